@@ -1,0 +1,104 @@
+// @ts-check
+import js from '@eslint/js'
+import tseslint from 'typescript-eslint'
+import { importX } from 'eslint-plugin-import-x'
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript'
+
+/** Which workspace packages each package may import (DESIGN.md, "The parts"). */
+const ALLOWED = {
+  protocol: [],
+  broker: ['protocol'],
+  agent: ['protocol'],
+  devices: ['protocol', 'agent'],
+  controller: ['protocol'],
+}
+const ALL = ['protocol', 'broker', 'agent', 'devices', 'controller', 'test']
+
+/** no-restricted-imports patterns for code of `pkg`; package tests may also use the shared harness. */
+function workspaceImports(pkg, allowed) {
+  const banned = ALL.filter((p) => p !== pkg && !allowed.includes(p))
+  return [
+    'error',
+    {
+      patterns: [
+        {
+          regex: `^@liquid-edge/(${banned.join('|')})($|/)`,
+          message: `${pkg} may import only ${['zod', ...allowed.filter((p) => p !== 'test')].join(', ')} from the workspace (DESIGN.md, "The parts").`,
+        },
+        { regex: '^@liquid-edge/[^/]+/(src|dist)(/|$)', message: 'Import workspace packages by name only.' },
+      ],
+    },
+  ]
+}
+
+const packageRules = Object.entries(ALLOWED).flatMap(([pkg, allowed]) => [
+  {
+    files: [`${pkg}/src/**/*.ts`],
+    rules: {
+      'import-x/no-extraneous-dependencies': ['error', { packageDir: [pkg] }],
+      'no-restricted-imports': workspaceImports(pkg, allowed),
+    },
+  },
+  {
+    files: [`${pkg}/test/**/*.ts`],
+    rules: {
+      'import-x/no-extraneous-dependencies': ['error', { packageDir: ['.', pkg, 'test'] }],
+      'no-restricted-imports': workspaceImports(pkg, [...allowed, 'test']),
+    },
+  },
+])
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', 'docs/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
+  js.configs.recommended,
+  ...tseslint.configs.strictTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { project: ['./tsconfig.check.json'], tsconfigRootDir: import.meta.dirname },
+    },
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/resolver-next': [
+        createTypeScriptImportResolver({
+          project: './tsconfig.check.json',
+          conditionNames: ['@liquid-edge/source', 'types', 'import', 'node', 'default'],
+        }),
+      ],
+    },
+    rules: {
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'import-x/no-cycle': 'error',
+      'import-x/no-relative-packages': 'error',
+      'no-console': 'error',
+      'max-lines': ['warn', { max: 400, skipBlankLines: true, skipComments: true }],
+    },
+  },
+  ...packageRules,
+  {
+    // The contract runs anywhere: zod and its own files, nothing else (no node:*, no I/O).
+    files: ['protocol/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '^(?!zod($|/)|\\.{1,2}/)', message: 'protocol imports only zod (STYLE.md §2).' }] },
+      ],
+    },
+  },
+  {
+    files: ['**/test/**/*.ts', 'bench/**/*.ts'],
+    ignores: ['test/harness/**'],
+    rules: {
+      'no-restricted-globals': [
+        'error',
+        { name: 'setTimeout', message: 'No sleeps in tests: await the event or use waitFor() from the harness.' },
+      ],
+      '@typescript-eslint/no-non-null-assertion': 'off',
+    },
+  },
+  {
+    files: ['bench/**/*.ts', '*/scripts/**/*.ts'],
+    rules: { 'no-console': 'off', 'no-restricted-globals': 'off' },
+  },
+)

@@ -1,0 +1,4 @@
+/** Shared test harness: waiting without sleeps, real brokers on port 0, isolated Redis prefixes. */
+export { waitFor, waitForEvent, type WaitOptions } from './wait.js'
+export { startPlainBroker, connectClient, waitForMessage, uniqueRoot, type PlainBroker } from './mqtt.js'
+export { REDIS_URL, uniquePrefix, redisClient, deleteKeys } from './redis.js'
