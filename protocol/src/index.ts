@@ -142,3 +142,11 @@ export {
   type ErrorPayload,
   type FleetErrorOptions,
 } from './errors/fleet-error.js'
+export {
+  CredentialRecordSchema,
+  SCRYPT_HASH_PATTERN,
+  SCRYPT_PARAMS,
+  credentialKey,
+  credentialChannel,
+  type CredentialRecord,
+} from './credentials.js'
