@@ -150,3 +150,18 @@ export {
   credentialChannel,
   type CredentialRecord,
 } from './credentials.js'
+export {
+  PACKAGE_MAGIC,
+  PACKAGE_FORMAT,
+  SIGNATURE_BYTES,
+  MAX_MANIFEST_BYTES,
+  PackageManifestSchema,
+  parsePackage,
+  unsignedPackage,
+  attachSignature,
+  signatureToBase64,
+  type PackageManifest,
+  type PackageManifestInput,
+  type ModelPackage,
+  type ParsePackageResult,
+} from './package.js'
