@@ -79,6 +79,8 @@ export const ROLLOUT_CODES = {
   API_UNAUTHORIZED: 'Missing or unknown bearer token.',
   API_FORBIDDEN: 'The token lacks the scope this operation needs.',
   API_INVALID_REQUEST: 'The request body, query or parameters failed validation.',
+  MODEL_PACKAGE_INVALID: 'The uploaded file is not a valid .liquid package (layout, manifest or model hash).',
+  MODEL_SIGNATURE_INVALID: 'The package signature does not verify against any configured publisher key.',
 } as const
 
 /** Configuration of any executable. */
