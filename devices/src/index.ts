@@ -1,0 +1,60 @@
+/**
+ * @liquid-edge/devices — what implements the agent's ports: the edge-node driver (onnxruntime-node),
+ * the simulated device (hardware profiles, fault injection), the `.liquid` package tools and the
+ * reference liquid (CfC) models. The `liquid-agent` executable lives in `src/bin/`.
+ */
+export { generateSigningKeys, loadPrivateKey, loadPublicKey, publicKeyPem, type SigningKeyPair } from './package/keys.js'
+export { packModel, checkGolden, runModel, type PackOptions, type PackedModel } from './package/pack.js'
+export {
+  verifyPackage,
+  assertValidPackage,
+  sha256Hex,
+  type VerifyPackageOptions,
+  type VerifyPackageResult,
+  type PackageCheckCode,
+} from './package/verify.js'
+export {
+  buildCfcModel,
+  cfcReference,
+  cfcWeights,
+  cfcShapes,
+  cfcMacs,
+  estimateMacs,
+  seededRandom,
+  type CfcSpec,
+  type CfcWeights,
+} from './models/cfc.js'
+export {
+  REFERENCE_MODELS,
+  DEMO_MODEL_NAME,
+  DEMO_VERSIONS,
+  buildDemoPackages,
+  demoBudgets,
+  type ReferenceModelSize,
+  type DemoOptions,
+  type DemoPackage,
+} from './models/demo.js'
+export { writeDemoPackages, DemoIndexSchema, type DemoIndex } from './models/demo-files.js'
+export { SESSION_OPTIONS, openOnnxModel, type OnnxModel } from './onnx/session.js'
+export { WorkerModel } from './onnx/worker-model.js'
+export { EdgeNodeDriver, createEdgeNodeDriver, DEFAULT_WORKER_THRESHOLD_MS, type EdgeNodeDriverOptions } from './edge-node/driver.js'
+export { SimulatedDriver, createSimulatedDriver, type SimulatedDriverOptions } from './simulated/driver.js'
+export {
+  Faults,
+  FaultSettingsSchema,
+  FAULT_NAMES,
+  NO_FAULTS,
+  hashSeed,
+  type FaultSettings,
+  type FaultSettingsInput,
+  type FaultEvents,
+} from './simulated/faults.js'
+export {
+  HARDWARE_PROFILES,
+  HARDWARE_PROFILE_NAMES,
+  modelLatencyMs,
+  averagePowerMw,
+  modelRamBytes,
+  type HardwareProfile,
+  type HardwareProfileName,
+} from './simulated/profiles.js'

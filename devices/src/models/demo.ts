@@ -1,0 +1,108 @@
+import type { KeyObject } from 'node:crypto'
+import type { PackageManifestInput } from '@liquid-edge/protocol'
+import { packModel, type PackedModel } from '../package/pack.js'
+import { averagePowerMw, HARDWARE_PROFILES, modelLatencyMs, type HardwareProfileName } from '../simulated/profiles.js'
+import { buildCfcModel, cfcMacs, cfcReference, seededRandom, type CfcSpec } from './cfc.js'
+
+type Shape = Omit<CfcSpec, 'seed' | 'dt'>
+
+/** Reference sizes of the CfC network (bench and tests use them; `large` is worker-thread territory). */
+export const REFERENCE_MODELS = {
+  nano: { features: 4, steps: 1, hidden: 8, classes: 3 },
+  tiny: { features: 4, steps: 4, hidden: 8, classes: 3 },
+  small: { features: 8, steps: 8, hidden: 16, classes: 4 },
+  medium: { features: 16, steps: 16, hidden: 64, classes: 8 },
+  large: { features: 32, steps: 64, hidden: 256, classes: 10 },
+} as const satisfies Record<string, Shape>
+export type ReferenceModelSize = keyof typeof REFERENCE_MODELS
+
+export const DEMO_MODEL_NAME = 'cfc-sense'
+
+/**
+ * The demo models: one input of 64 values (a window of sensor samples), 4 class scores.
+ * v1 and v2 are the same network with different weights; v3 reads the window as 16 steps of 4
+ * values with a hidden size of 96 — ~50× the compute: slower, and hotter on small boards.
+ */
+export const DEMO_VERSIONS = [
+  {
+    version: '1.0.0',
+    shape: { features: 8, steps: 8, hidden: 16, classes: 4 },
+    description: 'v1: CfC liquid network, 8×8 window, 16 units',
+  },
+  { version: '1.1.0', shape: { features: 8, steps: 8, hidden: 16, classes: 4 }, description: 'v2: retrained v1 (new weights, same size)' },
+  {
+    version: '2.0.0',
+    shape: { features: 4, steps: 16, hidden: 96, classes: 4 },
+    description: 'v3: 16 steps, 96 units: slower and hotter (rollback demos)',
+  },
+] as const satisfies readonly { version: string; shape: Shape; description: string }[]
+
+export interface DemoOptions {
+  privateKey: KeyObject
+  /** @defaultValue 1 */
+  seed?: number
+  /** Profile the latency thresholds and energy budgets are set for. @defaultValue 'stm32h743' */
+  profile?: HardwareProfileName
+  /** Inferences per second the budgets assume (the `simulate` workload default). @defaultValue 5 */
+  ratePerS?: number
+}
+
+export interface DemoPackage extends PackedModel {
+  fileName: string
+  spec: CfcSpec
+}
+
+/** Latency thresholds and energy budgets of the demo versions on a profile (see README: budgets). */
+export function demoBudgets(profileName: HardwareProfileName, ratePerS: number): { latencyThresholdMs: number; energyBudgetMw: number }[] {
+  const profile = HARDWARE_PROFILES[profileName]
+  const latencies = DEMO_VERSIONS.map((v) => modelLatencyMs(profile, cfcMacs({ ...v.shape, seed: 0 })))
+  const v2 = latencies[1] ?? 0
+  const dutyV2 = Math.max(3 * Math.min(1, (v2 * ratePerS) / 1000), 0.02)
+  // Every version declares the same budget: up to 3× v2's dynamic power (at least 2 % duty).
+  const energyBudgetMw = Math.ceil(profile.idleMw + (profile.activeMw - profile.idleMw) * dutyV2)
+  return latencies.map((ms, i) => ({
+    latencyThresholdMs: i < 2 ? Math.max(1, Math.ceil(4 * v2 * 2) / 2) : Math.max(1, Math.ceil(1.6 * ms)),
+    energyBudgetMw: Math.max(energyBudgetMw, Math.ceil(averagePowerMw(profile, i < 2 ? ms : v2, ratePerS))),
+  }))
+}
+
+function vectors(count: number, length: number, seed: number): number[][] {
+  const random = seededRandom(seed)
+  return Array.from({ length: count }, () => Array.from({ length }, () => Math.round((random() * 2 - 1) * 1e4) / 1e4))
+}
+
+function evaluationSet(spec: CfcSpec, seed: number): NonNullable<PackageManifestInput['evaluation']> {
+  const random = seededRandom(seed ^ 0x5eed)
+  const samples = vectors(32, spec.steps * spec.features, seed + 17).map((input) => {
+    const y = cfcReference(spec, input)
+    let label = y.indexOf(Math.max(...y))
+    if (random() < 0.1) label = (label + 1) % spec.classes // noisy labels: accuracy ≈ 0.9
+    return { input, label }
+  })
+  return { name: 'demo-holdout', minAccuracy: 0.75, samples }
+}
+
+/** The signed demo packages v1, v2, v3, deterministic from the seed and the key. */
+export async function buildDemoPackages(options: DemoOptions): Promise<DemoPackage[]> {
+  const seed = options.seed ?? 1
+  const budgets = demoBudgets(options.profile ?? 'stm32h743', options.ratePerS ?? 5)
+  const out: DemoPackage[] = []
+  for (const [i, v] of DEMO_VERSIONS.entries()) {
+    const spec: CfcSpec = { ...v.shape, seed: seed * 1000 + i }
+    const inputLength = spec.steps * spec.features
+    const packed = await packModel({
+      model: buildCfcModel(spec, `${DEMO_MODEL_NAME}-${v.version}`),
+      name: DEMO_MODEL_NAME,
+      version: v.version,
+      description: v.description,
+      latencyThresholdMs: budgets[i]?.latencyThresholdMs ?? 10,
+      energyBudgetMw: budgets[i]?.energyBudgetMw ?? null,
+      goldenInputs: vectors(4, inputLength, seed * 7919 + i),
+      evaluation: evaluationSet(spec, seed * 31 + i),
+      createdAt: Date.UTC(2026, 0, 1 + i),
+      privateKey: options.privateKey,
+    })
+    out.push({ ...packed, fileName: `${DEMO_MODEL_NAME}-${v.version}.liquid`, spec })
+  }
+  return out
+}

@@ -1,0 +1,72 @@
+import { EventEmitter } from 'node:events'
+import * as z from 'zod'
+
+/**
+ * Faults a simulated device can be given, switchable at run time. Driver faults act inside
+ * {@link SimulatedDriver}; `corruptDownload`, `flapping` and `crash` act outside it (the artifact
+ * fetcher, the MQTT transport, the agent process) and are read by whoever wires those.
+ */
+export const FaultSettingsSchema = z.object({
+  /** Latency regression: every inference takes this many times longer. 1 = none. */
+  latencyFactor: z.number().min(1).max(1000).default(1),
+  /** Error rate 0–1: inferences that fail with `DEVICE_INFERENCE_FAILED`. */
+  errorRate: z.number().min(0).max(1).default(0),
+  /** Energy spike: power draw and energy per inference are multiplied by this. 1 = none. */
+  energyFactor: z.number().min(1).max(1000).default(1),
+  /** Hang: inferences and self-tests never answer until the fault is cleared (or the driver closes). */
+  hang: z.boolean().default(false),
+  /** Disk full: loading a model fails with `AGENT_DISK_FULL`; storage reports 0 free. */
+  diskFull: z.boolean().default(false),
+  /** Corrupted download: artifact bytes are altered in transit (read by the fetcher). */
+  corruptDownload: z.boolean().default(false),
+  /** Crash: the device's agent dies and restarts (read by the process that runs it). */
+  crash: z.boolean().default(false),
+  /** Flapping connection: the MQTT link drops every `periodMs` (read by the transport). 0 = none. */
+  flappingPeriodMs: z.number().int().min(0).max(3_600_000).default(0),
+})
+export type FaultSettings = z.output<typeof FaultSettingsSchema>
+export type FaultSettingsInput = z.input<typeof FaultSettingsSchema>
+export const FAULT_NAMES = Object.keys(FaultSettingsSchema.shape) as (keyof FaultSettings)[]
+
+export const NO_FAULTS: FaultSettings = Object.freeze(FaultSettingsSchema.parse({}))
+
+export interface FaultEvents {
+  /** The settings after a change. */
+  changed: [FaultSettings]
+}
+
+/** The live fault settings of one simulated device. */
+export class Faults extends EventEmitter<FaultEvents> {
+  #settings: FaultSettings
+
+  constructor(initial: FaultSettingsInput = {}) {
+    super()
+    this.#settings = FaultSettingsSchema.parse(initial)
+  }
+
+  get settings(): FaultSettings {
+    return this.#settings
+  }
+
+  /** Change some faults (validated); the others keep their value. */
+  set(change: FaultSettingsInput): FaultSettings {
+    this.#settings = FaultSettingsSchema.parse({ ...this.#settings, ...change })
+    this.emit('changed', this.#settings)
+    return this.#settings
+  }
+
+  /** Back to a healthy device. */
+  clear(): FaultSettings {
+    return this.set(NO_FAULTS)
+  }
+}
+
+/** A deterministic 32-bit seed from a string (FNV-1a), e.g. seed + device id. */
+export function hashSeed(text: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return h >>> 0
+}
