@@ -1,4 +1,6 @@
 /** @liquid-edge/agent — the device runtime. Drivers implement the ports declared here. */
+export { Agent, createAgent, type AgentEvents } from './agent.js'
+export { AgentSettingsSchema, type AgentOptions, type AgentSettings } from './options.js'
 export {
   systemClock,
   type SlotName,
@@ -8,4 +10,15 @@ export {
   type SelfTestResult,
   type DeviceDriver,
   type Clock,
+  type ArtifactFetcher,
+  type ArtifactRequest,
+  type StateStore,
 } from './ports.js'
+export type { AgentTransport, TransportHandlers, InboundKind, OutboundKind } from './transport/transport.js'
+export type { MqttConnectionOptions } from './transport/mqtt-connection.js'
+export { createMqttTransport, type MqttTransportOptions } from './transport/mqtt-transport.js'
+export { createGatewaySession, type GatewaySession, type GatewaySessionOptions } from './transport/gateway-session.js'
+export { createHttpFetcher, type HttpFetcherOptions } from './update/http-fetcher.js'
+export { verifyPackage, sha256Hex, toPublicKey, type PublisherKey } from './update/verify-package.js'
+export { createFileStateStore, createMemoryStateStore, writeFileAtomic } from './state/file-state-store.js'
+export { LogHistogram } from './telemetry/log-histogram.js'

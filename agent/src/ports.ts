@@ -74,3 +74,33 @@ export const systemClock: Clock = {
     clearTimeout(handle as ReturnType<typeof setTimeout>)
   },
 }
+
+/** Where and how an artifact is fetched. */
+export interface ArtifactRequest {
+  url: string
+  /** Expected size in bytes; a larger body is refused (`AGENT_ARTIFACT_TOO_LARGE`). */
+  size: number
+  /** Write (and resume) the body into this file. */
+  destPath: string
+  signal: AbortSignal
+  /** Called as bytes arrive, with the total so far. */
+  onProgress?: (receivedBytes: number) => void
+}
+
+/**
+ * Downloads artifacts. The default is HTTP(S) with Range resume, a size cap and timeouts; tests
+ * and gateways may inject another. Rejects with a `FleetError` (`AGENT_DOWNLOAD_FAILED`,
+ * `AGENT_ARTIFACT_TOO_LARGE`, `AGENT_DISK_FULL`).
+ */
+export interface ArtifactFetcher {
+  fetch(request: ArtifactRequest): Promise<void>
+}
+
+/**
+ * Small named documents the agent must not lose (its state, command replies). `write` is atomic
+ * and durable: after it resolves, a power cut leaves either the old or the new value, never a mix.
+ */
+export interface StateStore {
+  read(name: string): Promise<Uint8Array | null>
+  write(name: string, bytes: Uint8Array): Promise<void>
+}

@@ -1,0 +1,429 @@
+import { EventEmitter } from 'node:events'
+import type { KeyObject } from 'node:crypto'
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import {
+  FleetError,
+  createCodec,
+  deviceMessage,
+  toErrorPayload,
+  type Codec,
+  type DeviceEventBody,
+  type ErrorPayload,
+  type ModelId,
+  type PackageManifest,
+  type Phase,
+  type ReplyBody,
+  type TelemetryBody,
+} from '@liquid-edge/protocol'
+import { pino } from 'pino'
+import { CommandRunner } from './commands/command-runner.js'
+import { commandHandler } from './commands/handlers.js'
+import { AgentMetrics } from './http/metrics.js'
+import { startLocalHttp, type LocalHttpServer } from './http/http-server.js'
+import type { AgentInternals } from './internals.js'
+import { AgentLog } from './log/agent-log.js'
+import { parseSettings, type AgentOptions, type AgentSettings } from './options.js'
+import {
+  systemClock,
+  type ArtifactFetcher,
+  type Clock,
+  type DeviceDriver,
+  type InferenceResult,
+  type SlotName,
+  type StateStore,
+} from './ports.js'
+import { initialState, loadState, reportedBody, saveState, type AgentState } from './state/agent-state.js'
+import { createFileStateStore } from './state/file-state-store.js'
+import { OfflineBuffer } from './telemetry/offline-buffer.js'
+import { TelemetryPublisher } from './telemetry/telemetry-publisher.js'
+import { TelemetryWindow } from './telemetry/window.js'
+import { createMqttTransport } from './transport/mqtt-transport.js'
+import type { AgentTransport, InboundKind } from './transport/transport.js'
+import { createHttpFetcher } from './update/http-fetcher.js'
+import { Reconciler } from './update/reconciler.js'
+import { restoreSlots } from './update/slots.js'
+import { toPublicKey } from './update/verify-package.js'
+
+/** Events of an {@link Agent} (names in the past tense). */
+export interface AgentEvents {
+  /** The MQTT session is up (subscribed, status online). */
+  connected: []
+  disconnected: []
+  /** The update phase changed; `error` is the reason code on `failed` and `reverted`. */
+  phaseChanged: [phase: Phase, error: ErrorPayload | null]
+  /** A trial ended: confirmed, or reverted locally with its reason. */
+  trialEnded: [outcome: { confirmed: boolean; error: ErrorPayload | null }]
+  /** A telemetry window closed (sent live or buffered). */
+  windowClosed: [window: TelemetryBody]
+  /** A command was answered. */
+  commandAnswered: [reply: ReplyBody]
+  /** An inbound message was refused (undecodable, wrong device, invalid schema); it was counted and dropped. */
+  messageRefused: [error: { code: string; message: string }]
+  error: [error: Error]
+}
+
+/**
+ * The device agent: one device's MQTT session, desired-state reconciler with A/B slots and
+ * trials, commands, telemetry and local HTTP API. Create with {@link createAgent}.
+ */
+export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, AsyncDisposable {
+  readonly deviceId: string
+  readonly driver: DeviceDriver
+  readonly clock: Clock
+  readonly log: AgentLog
+  readonly store: StateStore
+  readonly fetcher: ArtifactFetcher
+  readonly publisherKeys: readonly KeyObject[]
+  readonly stateDir: string
+  readonly agentVersion: string
+  readonly startedAt: number
+  readonly manifests: Record<SlotName, PackageManifest | null> = { a: null, b: null }
+  readonly metrics = new AgentMetrics()
+  state: AgentState = initialState()
+  private readonly codec: Codec
+  private readonly reconciler: Reconciler
+  private readonly commands: CommandRunner
+  private readonly window: TelemetryWindow
+  private telemetry!: TelemetryPublisher
+  private http: LocalHttpServer | null = null
+  private windowTimer: unknown = null
+  private pendingEvents: DeviceEventBody[] = []
+  private closing: Promise<void> | null = null
+  private saving: Promise<void> = Promise.resolve()
+
+  /** @internal use {@link createAgent} */
+  constructor(
+    readonly settings: AgentSettings,
+    options: AgentOptions,
+    store: StateStore,
+    readonly transport: AgentTransport,
+  ) {
+    super()
+    this.deviceId = settings.deviceId
+    this.driver = options.driver
+    this.clock = options.clock ?? systemClock
+    this.log = new AgentLog((options.logger ?? pino({ level: 'silent' })).child({ component: 'agent', deviceId: this.deviceId }), () =>
+      this.clock.now(),
+    )
+    this.store = store
+    this.fetcher = options.fetcher ?? createHttpFetcher(options.download)
+    this.publisherKeys = options.publisherKeys.map(toPublicKey)
+    this.stateDir = settings.stateDir
+    this.agentVersion = settings.agentVersion
+    this.startedAt = this.clock.now()
+    this.codec = createCodec({ root: settings.root })
+    this.reconciler = new Reconciler(this)
+    this.reconciler.trial.onOutcome = ({ confirmed, error }) => {
+      if (!confirmed) this.metrics.reverts.inc()
+      this.emit('trialEnded', { confirmed, error: error === null ? null : toErrorPayload(error) })
+    }
+    this.commands = new CommandRunner(this, commandHandler(this, this.reconciler), (body) => this.sendReply(body))
+    this.window = new TelemetryWindow(this.clock.now())
+  }
+
+  /** The URL of the local HTTP API, when enabled. */
+  get httpUrl(): string | null {
+    return this.http?.url ?? null
+  }
+
+  get connected(): boolean {
+    return this.transport.connected
+  }
+
+  /** The active model, or `null`. */
+  get model(): ModelId | null {
+    const rec = this.state.active === null ? null : this.state.slots[this.state.active]
+    return rec === null ? null : { name: rec.name, version: rec.version }
+  }
+
+  /** Telemetry windows waiting in the offline buffer. */
+  get bufferedWindows(): number {
+    return this.telemetry.buffered
+  }
+
+  /** @internal start-up: recover state, restore slots, start the transport and timers. */
+  async start(): Promise<void> {
+    await mkdir(this.stateDir, { recursive: true })
+    this.state = (await loadState(this.store)) ?? initialState()
+    await this.commands.load()
+    const buffer = await OfflineBuffer.open(
+      this.settings.telemetryBufferOnDisk ? join(this.stateDir, 'telemetry-buffer.jsonl') : null,
+      this.settings.telemetryBufferWindows,
+    )
+    this.telemetry = new TelemetryPublisher(
+      buffer,
+      (body, qos) => this.publish('telemetry', deviceMessage('telemetry', this.deviceId, body, { ts: this.clock.now() }), qos),
+      () => this.transport.connected,
+      (err) => {
+        this.log.write('warn', 'telemetry drain interrupted', { err })
+      },
+    )
+    await restoreSlots(this)
+    await this.reconciler.trial.recoverAtBoot()
+    if (this.state.active !== null) await this.driver.activate(this.state.active)
+    const pending = this.state.pending
+    this.state.pending = null
+    if (pending !== null && this.state.phase !== 'failed') this.state.phase = 'idle'
+    await this.commit()
+    this.metrics.setPhase(this.state.phase)
+    this.event({ event: 'started', ...(this.model === null ? {} : { model: this.model }) })
+    if (this.settings.http !== null) this.http = await startLocalHttp(this, this.settings.http.port, this.settings.http.host)
+    if (this.settings.telemetryTimer) this.armWindow()
+    await this.transport.start({
+      message: (kind, payload) => {
+        this.onMessage(kind, payload)
+      },
+      connected: () => {
+        this.onConnected()
+      },
+      disconnected: () => {
+        this.metrics.connected.set(0)
+        this.log.write('info', 'disconnected')
+        this.emit('disconnected')
+      },
+      nextSession: async () => {
+        this.state.session++
+        await this.commit()
+        return this.state.session
+      },
+      status: (online, session) =>
+        this.codec.encode(
+          deviceMessage('status', this.deviceId, { online, session, agentVersion: this.agentVersion, hardware: this.driver.hardware }),
+        ),
+    })
+    if (pending !== null) this.reconciler.onDesired(pending)
+  }
+
+  private onConnected(): void {
+    this.metrics.connected.set(1)
+    this.log.write('info', 'connected', { session: this.state.session })
+    void this.publishReported().catch(() => undefined)
+    const events = this.pendingEvents
+    this.pendingEvents = []
+    for (const e of events) this.event(e)
+    this.telemetry.drain()
+    this.emit('connected')
+  }
+
+  private onMessage(kind: InboundKind, payload: Uint8Array): void {
+    const topic = kind === 'desired' ? this.codec.topics.desired(this.deviceId) : this.codec.topics.cmd(this.deviceId)
+    if (payload.byteLength === 0) return // a cleared retained message
+    const decoded = this.codec.decode(topic, payload)
+    if (!decoded.ok) {
+      this.metrics.refused.inc({ code: decoded.error.code })
+      this.log.write('warn', 'message refused', { kind, code: decoded.error.code, reason: decoded.error.message })
+      this.emit('messageRefused', { code: decoded.error.code, message: decoded.error.message })
+      return
+    }
+    const message = decoded.message
+    if (message.type === 'desired') this.reconciler.onDesired(message.body)
+    else if (message.type === 'command') {
+      void this.commands.handle(message)
+    }
+  }
+
+  // ---- AgentInternals -------------------------------------------------------------------
+
+  commit(progress?: number): Promise<void> {
+    const snapshot = structuredClone(this.state)
+    this.saving = this.saving.catch(() => undefined).then(() => saveState(this.store, snapshot))
+    const saved = this.saving
+    void this.publishReported(progress).catch(() => undefined)
+    return saved
+  }
+
+  async setPhase(phase: Phase, error: ErrorPayload | null): Promise<void> {
+    this.state.phase = phase
+    this.state.error = error
+    await this.commit()
+    this.metrics.setPhase(phase)
+    this.log.write(error === null ? 'info' : 'warn', 'phase changed', { phase, ...(error === null ? {} : { code: error.code }) })
+    this.emit('phaseChanged', phase, error)
+  }
+
+  event(body: DeviceEventBody): void {
+    if (!this.transport.connected) {
+      if (this.pendingEvents.length < 64) this.pendingEvents.push(body)
+      return
+    }
+    void this.publish('events', deviceMessage('event', this.deviceId, body, { ts: this.clock.now() })).catch(() => {
+      if (this.pendingEvents.length < 64) this.pendingEvents.push(body)
+    })
+  }
+
+  probe(input: Float32Array, slot: SlotName): Promise<InferenceResult> {
+    this.checkShape(input, this.manifests[slot])
+    return this.driver.infer(input, slot)
+  }
+
+  busy(): boolean {
+    return this.reconciler.busy
+  }
+
+  // ---- public API -----------------------------------------------------------------------
+
+  /**
+   * Run one inference on the active model, counted in telemetry, the trial and `/metrics`.
+   * @throws {FleetError} `AGENT_NO_MODEL`, `AGENT_INPUT_SHAPE`, or the driver's error
+   */
+  async infer(input: Float32Array): Promise<InferenceResult & { modelVersion: string }> {
+    const slot = this.state.active
+    const manifest = slot === null ? null : this.manifests[slot]
+    if (slot === null || manifest === null) throw new FleetError('AGENT_NO_MODEL', 'no model is active on this device')
+    this.checkShape(input, manifest)
+    let result: InferenceResult
+    try {
+      result = await this.driver.infer(input, slot)
+    } catch (err) {
+      this.window.record(null, null)
+      this.reconciler.trial.record(null)
+      this.metrics.inferences.inc({ result: 'error' })
+      throw err
+    }
+    this.window.record(result.latencyMs, result.energyMj)
+    this.reconciler.trial.record(result.latencyMs)
+    this.metrics.inferences.inc({ result: 'ok' })
+    this.metrics.latency.observe(result.latencyMs / 1000)
+    return { ...result, modelVersion: manifest.version }
+  }
+
+  health(): { status: 'ok' | 'degraded'; [key: string]: unknown } {
+    const model = this.model
+    return {
+      status: model === null ? 'degraded' : 'ok',
+      deviceId: this.deviceId,
+      model,
+      phase: this.state.phase,
+      generation: this.state.generation,
+      connected: this.transport.connected,
+      bufferedWindows: this.telemetry.buffered,
+      uptimeMs: this.clock.now() - this.startedAt,
+    }
+  }
+
+  /** Close the current telemetry window now and send (or buffer) it. Used by fleets that drive windows themselves. */
+  async closeWindow(): Promise<TelemetryBody> {
+    const sensors = await this.driver.readSensors().catch(() => null)
+    const seq = this.state.telemetrySeq++
+    if (seq % 60 === 0) {
+      // reserve the next 60 numbers so that a crash never reuses a sequence number
+      this.state.telemetrySeq = seq + 1
+      const reserved = structuredClone(this.state)
+      reserved.telemetrySeq = seq + 60
+      this.saving = this.saving.catch(() => undefined).then(() => saveState(this.store, reserved))
+      await this.saving
+      this.state.telemetrySeq = seq + 1
+    }
+    const body = this.window.close(this.clock.now(), seq, this.model, sensors, 0)
+    this.reconciler.trial.onWindow(sensors?.powerMw ?? null)
+    await this.telemetry.send(body)
+    this.metrics.buffered.set(this.telemetry.buffered)
+    this.emit('windowClosed', body)
+    return body
+  }
+
+  /** Resolves when the current update and the telemetry drain have settled (for tests and orderly shutdown). */
+  async settled(): Promise<void> {
+    await this.reconciler.settled()
+    await this.telemetry.settled()
+    await this.saving
+  }
+
+  /** Stop everything: timers, HTTP, the MQTT session (status offline). Idempotent. Does not close the driver. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.clock.clearTimeout(this.windowTimer)
+      this.reconciler.abort()
+      this.reconciler.trial.close()
+      await this.reconciler.settled().catch(() => undefined)
+      await this.http?.close()
+      await this.transport.close()
+      await this.saving.catch(() => undefined)
+    })()
+    return this.closing
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+
+  // ---- internals ------------------------------------------------------------------------
+
+  private checkShape(input: Float32Array, manifest: PackageManifest | null): void {
+    if (manifest === null) throw new FleetError('AGENT_NO_MODEL', 'no model in that slot')
+    const want = manifest.input.shape.reduce((a, b) => a * b, 1)
+    if (input.length !== want) {
+      throw new FleetError(
+        'AGENT_INPUT_SHAPE',
+        `input has ${input.length} values; the model expects ${want} (shape [${manifest.input.shape.join(', ')}])`,
+      )
+    }
+    for (const v of input) if (!Number.isFinite(v)) throw new FleetError('AGENT_INPUT_SHAPE', 'input values must be finite numbers')
+  }
+
+  private armWindow(): void {
+    if (this.closing !== null) return
+    this.windowTimer = this.clock.setTimeout(() => {
+      this.closeWindow()
+        .catch((err: unknown) => {
+          this.log.write('warn', 'telemetry window failed', { err })
+        })
+        .finally(() => {
+          this.armWindow()
+        })
+    }, this.settings.telemetryWindowMs)
+  }
+
+  private publish(
+    kind: 'reported' | 'reply' | 'telemetry' | 'events',
+    message: Parameters<Codec['encode']>[0],
+    qos?: 0 | 1,
+  ): Promise<void> {
+    const bytes = this.codec.encode(message)
+    return this.transport.publish(kind, bytes, qos === undefined ? {} : { qos })
+  }
+
+  private publishReported(progress?: number): Promise<void> {
+    if (!this.transport.connected) return Promise.resolve()
+    const body = reportedBody(this.state, {
+      agentVersion: this.agentVersion,
+      hardware: this.driver.hardware,
+      ...(progress === undefined ? {} : { progress }),
+    })
+    return this.publish('reported', deviceMessage('reported', this.deviceId, body, { ts: this.clock.now() }))
+  }
+
+  private async sendReply(body: ReplyBody): Promise<void> {
+    await this.publish('reply', deviceMessage('reply', this.deviceId, body, { ts: this.clock.now() }))
+    this.emit('commandAnswered', body)
+  }
+}
+
+/**
+ * Create and start an agent: recover its state (an interrupted trial reverts), restore the model
+ * slots into the driver, start the local HTTP API, telemetry and the MQTT session. Resolves when
+ * ready (not when connected: the session connects and reconnects in the background).
+ * @throws {FleetError} `CONFIG_INVALID` on bad options
+ */
+export async function createAgent(options: AgentOptions): Promise<Agent> {
+  const settings = parseSettings(options)
+  const store = options.stateStore ?? (await createFileStateStore(settings.stateDir))
+  const transport =
+    options.transport ??
+    createMqttTransport({
+      ...(options.mqtt ?? { url: '' }),
+      deviceId: settings.deviceId,
+      root: settings.root,
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+      ...(options.logger === undefined ? {} : { logger: options.logger.child({ component: 'mqtt', deviceId: settings.deviceId }) }),
+    })
+  const agent = new Agent(settings, options, store, transport)
+  try {
+    await agent.start()
+  } catch (err) {
+    await agent.close().catch(() => undefined)
+    throw err
+  }
+  return agent
+}

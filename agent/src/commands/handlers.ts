@@ -1,0 +1,61 @@
+import type { Command, CommandResult } from '@liquid-edge/protocol'
+import type { AgentInternals } from '../internals.js'
+import type { LogLine } from '../log/agent-log.js'
+import type { Reconciler } from '../update/reconciler.js'
+import type { CommandHandler } from './command-runner.js'
+import { evaluate, ping, profile, status, verify } from './measure-commands.js'
+import { decommission, rollback, switchSlots } from './slot-commands.js'
+
+/** How often a followed log stream sends a part. */
+const FOLLOW_BATCH_MS = 250
+
+/** logs: the recent lines; with `follow`, further parts until `followMs` passes, the last one `final`. */
+async function logs(ai: AgentInternals, cmd: Extract<Command['body'], { kind: 'logs' }>, send: Parameters<CommandHandler>[1]) {
+  const lines = ai.log.recent(cmd.lines)
+  if (!cmd.follow) return { kind: 'logs', lines } satisfies CommandResult
+  await send({ kind: 'logs', lines }, false)
+  let pending: LogLine[] = []
+  const stop = ai.log.follow((line) => pending.push(line))
+  const endAt = ai.clock.now() + cmd.followMs
+  try {
+    while (ai.clock.now() < endAt) {
+      await new Promise<void>((resolve) => ai.clock.setTimeout(resolve, Math.min(FOLLOW_BATCH_MS, Math.max(0, endAt - ai.clock.now()))))
+      if (pending.length > 0 && ai.clock.now() < endAt) {
+        const batch = pending
+        pending = []
+        await send({ kind: 'logs', lines: batch }, false)
+      }
+    }
+  } finally {
+    stop()
+  }
+  await send({ kind: 'logs', lines: pending }, true)
+  return null
+}
+
+/** The dispatch table of command kinds. */
+export function commandHandler(ai: AgentInternals, reconciler: Reconciler): CommandHandler {
+  return async (command, send) => {
+    const body = command.body
+    switch (body.kind) {
+      case 'ping':
+        return ping(ai)
+      case 'rollback':
+        return rollback(ai, reconciler, body)
+      case 'switch':
+        return switchSlots(ai, reconciler)
+      case 'decommission':
+        return decommission(ai, reconciler)
+      case 'verify':
+        return verify(ai, body)
+      case 'profile':
+        return profile(ai, body)
+      case 'evaluate':
+        return evaluate(ai, body)
+      case 'status':
+        return status(ai, body)
+      case 'logs':
+        return logs(ai, body, send)
+    }
+  }
+}

@@ -1,0 +1,32 @@
+import type { DeviceEventBody, PackageManifest, Phase, ErrorPayload } from '@liquid-edge/protocol'
+import type { KeyObject } from 'node:crypto'
+import type { AgentLog } from './log/agent-log.js'
+import type { ArtifactFetcher, Clock, DeviceDriver, InferenceResult, SlotName, StateStore } from './ports.js'
+import type { AgentState } from './state/agent-state.js'
+
+/** What the agent's parts (reconciler, trial, commands) share. Not public API. */
+export interface AgentInternals {
+  readonly deviceId: string
+  readonly driver: DeviceDriver
+  readonly clock: Clock
+  readonly log: AgentLog
+  readonly store: StateStore
+  readonly fetcher: ArtifactFetcher
+  readonly publisherKeys: readonly KeyObject[]
+  readonly stateDir: string
+  readonly agentVersion: string
+  readonly startedAt: number
+  state: AgentState
+  /** Manifests of the resident slots. */
+  readonly manifests: Record<SlotName, PackageManifest | null>
+  /** Persist the state and publish it as retained `reported`. */
+  commit(progress?: number): Promise<void>
+  /** Set the phase (and error), persist, report, emit. */
+  setPhase(phase: Phase, error: ErrorPayload | null): Promise<void>
+  /** Publish a device event now, or when the connection returns. */
+  event(body: DeviceEventBody): void
+  /** Run one inference on a slot without counting it as application traffic. */
+  probe(input: Float32Array, slot: SlotName): Promise<InferenceResult>
+  /** True while an update (download … trial) holds the slots. */
+  busy(): boolean
+}
