@@ -2,3 +2,4 @@
 export { waitFor, waitForEvent, type WaitOptions } from './wait.js'
 export { startPlainBroker, connectClient, waitForMessage, uniqueRoot, type PlainBroker } from './mqtt.js'
 export { REDIS_URL, uniquePrefix, redisClient, deleteKeys } from './redis.js'
+export { startTestBroker, provisionTestCredential, credentialOptions, TEST_SCRYPT_PARAMS, type TestBroker } from './broker.js'

@@ -1,0 +1,14 @@
+// aedes-persistence-redis ships no typings; this is the part the broker uses.
+declare module 'aedes-persistence-redis' {
+  import type { Redis } from 'ioredis'
+  interface RedisPersistenceOptions {
+    conn?: Redis
+    maxSessionDelivery?: number
+    packetTTL?: (packet: unknown) => number
+  }
+  interface RedisPersistence {
+    destroy(): Promise<void>
+  }
+  function aedesPersistenceRedis(options?: RedisPersistenceOptions): RedisPersistence
+  export default aedesPersistenceRedis
+}
