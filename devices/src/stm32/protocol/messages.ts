@@ -1,0 +1,125 @@
+/** Payload layouts of the serial protocol (docs/serial-protocol.md §3), encoded and decoded. */
+import { ByteReader, ByteWriter, type SlotState } from './wire.js'
+
+export interface SlotInfo {
+  state: SlotState
+  size: number
+  written: number
+  sha256: Buffer
+}
+
+/** The SLOTS block: active and confirmed slot (0xFF = none) and each slot's state. */
+export interface SlotsBlock {
+  active: number
+  confirmed: number
+  slots: SlotInfo[]
+}
+
+export interface HelloInfo {
+  version: number
+  maxPayload: number
+  mcuId: string
+  firmware: string
+  hardware: string
+  flashBytes: number
+  ramBytes: number
+  slotBytes: number
+  slotCount: number
+  cpuHz: number
+  slots: SlotsBlock
+}
+
+export interface McuStats {
+  uptimeMs: number
+  inferences: number
+  errors: number
+  lastMicros: number
+  avgMicros: number
+  maxMicros: number
+  energyMilliJ: number
+  powerMilliW: number
+  temperatureC: number
+  ramUsed: number
+  ramTotal: number
+  resets: number
+}
+
+export interface InferReply {
+  cycles: number
+  micros: number
+  energyMicroJ: number
+  output: Float32Array
+}
+
+export function writeSlots(w: ByteWriter, s: SlotsBlock): ByteWriter {
+  w.u8(s.active).u8(s.confirmed)
+  for (const slot of s.slots) w.u8(slot.state).u32(slot.size).u32(slot.written).bytes(slot.sha256)
+  return w
+}
+
+export function readSlots(r: ByteReader, count: number): SlotsBlock {
+  const active = r.u8()
+  const confirmed = r.u8()
+  const slots: SlotInfo[] = []
+  for (let i = 0; i < count; i++) {
+    slots.push({ state: r.u8() as SlotState, size: r.u32(), written: r.u32(), sha256: Buffer.from(r.bytes(32)) })
+  }
+  return { active, confirmed, slots }
+}
+
+export function encodeHello(h: HelloInfo): Buffer {
+  const w = new ByteWriter().u8(h.version).u16(h.maxPayload).str8(h.mcuId).str8(h.firmware).str8(h.hardware)
+  w.u32(h.flashBytes).u32(h.ramBytes).u32(h.slotBytes).u8(h.slotCount).u32(h.cpuHz)
+  return writeSlots(w, h.slots).build()
+}
+
+export function decodeHello(payload: Buffer): HelloInfo {
+  const r = new ByteReader(payload)
+  const head = { version: r.u8(), maxPayload: r.u16(), mcuId: r.str8(), firmware: r.str8(), hardware: r.str8() }
+  const sizes = { flashBytes: r.u32(), ramBytes: r.u32(), slotBytes: r.u32(), slotCount: r.u8(), cpuHz: r.u32() }
+  return { ...head, ...sizes, slots: readSlots(r, sizes.slotCount) }
+}
+
+export function encodeStats(s: McuStats): Buffer {
+  return new ByteWriter()
+    .u32(s.uptimeMs)
+    .u32(s.inferences)
+    .u32(s.errors)
+    .u32(s.lastMicros)
+    .u32(s.avgMicros)
+    .u32(s.maxMicros)
+    .u32(s.energyMilliJ)
+    .u32(s.powerMilliW)
+    .i16(s.temperatureC * 100)
+    .u32(s.ramUsed)
+    .u32(s.ramTotal)
+    .u32(s.resets)
+    .build()
+}
+
+export function decodeStats(payload: Buffer): McuStats {
+  const r = new ByteReader(payload)
+  return {
+    uptimeMs: r.u32(),
+    inferences: r.u32(),
+    errors: r.u32(),
+    lastMicros: r.u32(),
+    avgMicros: r.u32(),
+    maxMicros: r.u32(),
+    energyMilliJ: r.u32(),
+    powerMilliW: r.u32(),
+    temperatureC: r.i16() / 100,
+    ramUsed: r.u32(),
+    ramTotal: r.u32(),
+    resets: r.u32(),
+  }
+}
+
+export function encodeInferReply(x: InferReply): Buffer {
+  return new ByteWriter().u32(x.cycles).u32(x.micros).u32(x.energyMicroJ).f32s(x.output).build()
+}
+
+export function decodeInferReply(payload: Buffer): InferReply {
+  const r = new ByteReader(payload)
+  return { cycles: r.u32(), micros: r.u32(), energyMicroJ: r.u32(), output: r.f32s() }
+}
