@@ -4,10 +4,11 @@ export default defineConfig({
   resolve: { conditions: ['@liquid-edge/source', 'node', 'import', 'default'] },
   ssr: { resolve: { conditions: ['@liquid-edge/source', 'node', 'import', 'default'] } },
   test: {
-    include: ['*/test/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+    include: ['*/test/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    onConsoleLog: () => false,
-    reporters: ['default'],
+    setupFiles: ['test/harness/fail-on-console.ts'],
+    // The JSON report feeds .ci/run's closing count line.
+    reporters: ['default', ['json', { outputFile: '.vitest-report.json' }]],
   },
 })
