@@ -1,0 +1,47 @@
+import * as z from 'zod'
+import type { RouteDef } from './route.js'
+
+function schemaOf(s: z.ZodType): unknown {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(s, { io: 'input', target: 'openapi-3.0', unrepresentable: 'any' }) as Record<
+    string,
+    unknown
+  >
+  return rest
+}
+
+function parameters(s: z.ZodType | undefined, where: 'query' | 'path'): unknown[] {
+  if (!(s instanceof z.ZodObject)) return []
+  return Object.entries(s.shape as Record<string, z.ZodType>).map(([name, field]) => ({
+    name,
+    in: where,
+    required: where === 'path' || !field.safeParse(undefined).success,
+    schema: schemaOf(field),
+  }))
+}
+
+/** The OpenAPI 3.0 document of the API, generated from the routes' zod schemas. */
+export function openApiDocument(routes: readonly RouteDef[]): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {}
+  for (const r of routes) {
+    const path = r.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}')
+    const op: Record<string, unknown> = {
+      summary: r.summary,
+      parameters: [...parameters(r.params, 'path'), ...parameters(r.query, 'query')],
+      responses: {
+        [String(r.status ?? 200)]: { description: 'OK' },
+        '4XX': { description: 'Refused: { error: { code, message, details } }' },
+      },
+      ...(r.scope === null ? {} : { security: [{ bearer: [] }], 'x-scope': r.scope }),
+    }
+    if (r.body === 'binary')
+      op.requestBody = { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }
+    else if (r.body !== undefined) op.requestBody = { required: true, content: { 'application/json': { schema: schemaOf(r.body) } } }
+    paths[path] = { ...paths[path], [r.method.toLowerCase()]: op }
+  }
+  return {
+    openapi: '3.0.3',
+    info: { title: 'Liquid Edge controller API', version: '1' },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    paths,
+  }
+}

@@ -1,0 +1,42 @@
+import type { Phase } from '@liquid-edge/protocol'
+import type { DeviceProgress, ModelSummary, PlanEntry } from './types.js'
+
+/** What the device last reported, reduced to what a rollout judges. */
+export interface ReportedView {
+  generation: number
+  phase: Phase
+  active: ModelSummary | null
+  staged: ModelSummary | null
+  error: string | null
+}
+
+/** One device as a tick sees it. */
+export interface DeviceObservation {
+  id: string
+  bucket: number
+  stratum: string
+  /** In the rollout's target right now (devices that left it keep their progress). */
+  inTarget: boolean
+  progress: DeviceProgress | null
+  reported: ReportedView | null
+  /** Another active rollout owns this device. */
+  lockedByOther: boolean
+  /** The model sha the device runs or was last told to run. */
+  currentSha: string | null
+  /** Rollbacks: where this device goes back to. */
+  plan: PlanEntry | null
+}
+
+/**
+ * An external verdict on a rollout. The seam for telemetry rules (#7): rule evaluation jobs
+ * produce signals, and `step` acts on them like on any other observation.
+ */
+export interface Signal {
+  action: 'pause' | 'rollback'
+  reason: string
+}
+
+export interface Observations {
+  devices: DeviceObservation[]
+  signals: Signal[]
+}

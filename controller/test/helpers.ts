@@ -1,0 +1,127 @@
+import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { attachSignature, unsignedPackage } from '@liquid-edge/protocol'
+import { REDIS_URL, deleteKeys, redisClient, startPlainBroker, uniquePrefix, uniqueRoot, type PlainBroker } from '@liquid-edge/test/harness'
+import { createController, loadConfig, type Controller } from '../src/index.js'
+
+export interface Publisher {
+  publicKey: KeyObject
+  privateKey: KeyObject
+}
+
+export function newPublisher(): Publisher {
+  return generateKeyPairSync('ed25519')
+}
+
+/** A signed `.liquid` package with a tiny fake model. */
+export function makePackage(pub: Publisher, name: string, version: string, modelBytes = 64): Uint8Array {
+  const model = new Uint8Array(modelBytes).map((_, i) => (i * 7 + version.length) % 256)
+  const unsigned = unsignedPackage(
+    {
+      format: 1,
+      name,
+      version,
+      createdAt: 1,
+      runtime: 'onnx',
+      input: { name: 'x', shape: [1, 2], dtype: 'float32' },
+      output: { name: 'y', shape: [1, 1], dtype: 'float32' },
+      latencyThresholdMs: 5,
+      golden: [{ input: [0, 1], output: [0.5] }],
+      modelSha256: createHash('sha256').update(model).digest('hex'),
+      modelSize: model.byteLength,
+    },
+    model,
+  )
+  return attachSignature(unsigned, new Uint8Array(sign(null, unsigned, pub.privateKey)))
+}
+
+export const ADMIN = 'admin-token-0123456789abcdef'
+
+export interface Env extends AsyncDisposable {
+  broker: PlainBroker
+  root: string
+  prefix: string
+  bullPrefix: string
+  storeDir: string
+  publisher: Publisher
+  start(instanceId?: string): Promise<Controller>
+  controllers: Controller[]
+  close(): Promise<void>
+}
+
+/** A broker on port 0, unique Redis/BullMQ prefixes and topic root, a publisher key, and controllers on demand. */
+export async function testEnv(): Promise<Env> {
+  const broker = await startPlainBroker()
+  const root = uniqueRoot()
+  const prefix = uniquePrefix('ctl')
+  const bullPrefix = uniquePrefix('bull')
+  const storeDir = mkdtempSync(join(tmpdir(), 'lln-store-'))
+  const publisher = newPublisher()
+  const controllers: Controller[] = []
+  const env: Env = {
+    broker,
+    root,
+    prefix,
+    bullPrefix,
+    storeDir,
+    publisher,
+    controllers,
+    async start(instanceId) {
+      const config = loadConfig(
+        {},
+        {
+          redisUrl: REDIS_URL,
+          prefix,
+          bullPrefix,
+          mqttUrl: broker.url,
+          root,
+          httpPort: 0,
+          storeDir,
+          adminToken: ADMIN,
+          tickMs: 100,
+          leaseMs: 1500,
+        },
+      )
+      const c = await createController({
+        config,
+        publisherKeys: [publisher.publicKey],
+        ...(instanceId === undefined ? {} : { instanceId }),
+      })
+      controllers.push(c)
+      return c
+    },
+    async close() {
+      await Promise.all(controllers.map((c) => c.close()))
+      await broker.close()
+      const redis = redisClient()
+      await deleteKeys(redis, prefix)
+      await deleteKeys(redis, bullPrefix)
+      await redis.quit()
+      rmSync(storeDir, { recursive: true, force: true })
+    },
+    [Symbol.asyncDispose]() {
+      return env.close()
+    },
+  }
+  return env
+}
+
+/** A tiny API client for tests. */
+export function api(c: Controller, token = ADMIN) {
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
+  return async <T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> => {
+    const binary = body instanceof Uint8Array
+    const res = await fetch(`${c.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': binary ? 'application/octet-stream' : 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: binary ? Buffer.from(body) : JSON.stringify(body) }),
+    })
+    const text = await res.text()
+    return { status: res.status, body: (text === '' ? {} : JSON.parse(text)) as T }
+  }
+}
