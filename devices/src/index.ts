@@ -58,3 +58,15 @@ export {
   type HardwareProfile,
   type HardwareProfileName,
 } from './simulated/profiles.js'
+export {
+  SimulatedFleet,
+  createSimulatedFleet,
+  fleetDeviceIds,
+  type SimulatedFleetOptions,
+  type FleetStats,
+  type FleetEvents,
+  type DeviceSelection,
+} from './fleet/fleet.js'
+export { FleetDevice } from './fleet/fleet-device.js'
+export { LinkProxy, connectClientId } from './fleet/link-proxy.js'
+export { corruptingFetcher } from './fleet/corrupting-fetcher.js'

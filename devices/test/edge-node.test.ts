@@ -22,7 +22,13 @@ function fakeSysfs(): { powercap: string; thermal: string; setEnergy(uj: number)
     mkdirSync(join(thermal, zone), { recursive: true })
     writeFileSync(join(thermal, zone, 'temp'), `${milli}\n`)
   }
-  return { powercap, thermal, setEnergy: (uj) => { writeFileSync(join(powercap, 'intel-rapl:0', 'energy_uj'), `${uj}\n`); } }
+  return {
+    powercap,
+    thermal,
+    setEnergy: (uj) => {
+      writeFileSync(join(powercap, 'intel-rapl:0', 'energy_uj'), `${uj}\n`)
+    },
+  }
 }
 
 describe('edge-node driver', () => {
@@ -71,7 +77,9 @@ describe('edge-node driver', () => {
     expect(d.inWorker('b')).toBe(true)
     const results = await Promise.all(Array.from({ length: 8 }, () => d.infer(Float32Array.from(big.manifest.golden[0]!.input), 'b')))
     results.forEach((r) => {
-      big.manifest.golden[0]!.output.forEach((v, i) => { expect(Math.abs(r.output[i]! - v)).toBeLessThan(1e-4); })
+      big.manifest.golden[0]!.output.forEach((v, i) => {
+        expect(Math.abs(r.output[i]! - v)).toBeLessThan(1e-4)
+      })
     })
     await d.close()
   })

@@ -1,0 +1,80 @@
+import { join } from 'node:path'
+import { createAgent, createHttpFetcher, type Agent, type AgentOptions } from '@liquid-edge/agent'
+import type { Logger } from 'pino'
+import { SimulatedDriver } from '../simulated/driver.js'
+import { Faults } from '../simulated/faults.js'
+import { corruptingFetcher } from './corrupting-fetcher.js'
+
+/** What every device of a fleet shares. */
+export interface FleetDeviceContext {
+  brokerUrl: string
+  root: string
+  stateRoot: string
+  publisherKeys: AgentOptions['publisherKeys']
+  telemetryWindowMs: number
+  bufferOnDisk: boolean
+  logger: Logger
+  driverOptions: ConstructorParameters<typeof SimulatedDriver>[0]
+}
+
+/**
+ * One simulated device of a fleet: its driver (which outlives agent restarts, like hardware), its
+ * faults, and the agent process currently running on it (`null` while "crashed").
+ */
+export class FleetDevice {
+  readonly id: string
+  readonly faults: Faults
+  readonly driver: SimulatedDriver
+  readonly stateDir: string
+  agent: Agent | null = null
+  /** When the current agent connected first (ms since the fleet started), for connect-time figures. */
+  connectedAfterMs: number | null = null
+  inflight = 0
+  credit = 0
+  nextWindowAt = 0
+  windowBusy = false
+  readonly #password: string | undefined
+  readonly #context: FleetDeviceContext
+
+  constructor(id: string, password: string | undefined, context: FleetDeviceContext) {
+    this.id = id
+    this.#password = password
+    this.#context = context
+    this.faults = new Faults()
+    this.driver = new SimulatedDriver({ ...context.driverOptions, deviceId: id, faults: this.faults })
+    this.stateDir = join(context.stateRoot, id)
+  }
+
+  /** Start (or restart) the agent on this device. */
+  async start(): Promise<Agent> {
+    const c = this.#context
+    const agent = await createAgent({
+      deviceId: this.id,
+      root: c.root,
+      stateDir: this.stateDir,
+      driver: this.driver,
+      mqtt: {
+        url: c.brokerUrl,
+        ...(this.#password === undefined ? {} : { password: this.#password }),
+        reconnectMinMs: 500,
+        reconnectMaxMs: 15_000,
+        refusedDelayMs: 10_000,
+      },
+      publisherKeys: c.publisherKeys,
+      fetcher: corruptingFetcher(createHttpFetcher(), this.faults),
+      telemetryTimer: false,
+      telemetryWindowMs: c.telemetryWindowMs,
+      telemetryBufferOnDisk: c.bufferOnDisk,
+      logger: c.logger,
+    })
+    this.agent = agent
+    return agent
+  }
+
+  /** Stop the agent (its driver stays). */
+  async stop(): Promise<void> {
+    const agent = this.agent
+    this.agent = null
+    await agent?.close()
+  }
+}

@@ -1,0 +1,257 @@
+import { EventEmitter } from 'node:events'
+import { DEFAULT_ROOT, PHASES, type Phase } from '@liquid-edge/protocol'
+import { pino, type Logger } from 'pino'
+import type { AgentOptions } from '@liquid-edge/agent'
+import { type FaultSettings, type FaultSettingsInput } from '../simulated/faults.js'
+import type { HardwareProfileName } from '../simulated/profiles.js'
+import { FleetDevice } from './fleet-device.js'
+import { LinkProxy } from './link-proxy.js'
+import { FleetScheduler } from './scheduler.js'
+
+export interface SimulatedFleetOptions {
+  /** Device ids, in order; see {@link fleetDeviceIds}. */
+  ids: readonly string[]
+  /** MQTT passwords by device id (brokers that require authentication). */
+  passwords?: ReadonlyMap<string, string>
+  brokerUrl: string
+  /** @defaultValue 'lln/v1' */
+  root?: string
+  profile: HardwareProfileName
+  /** One directory per device is created inside. */
+  stateRoot: string
+  publisherKeys: AgentOptions['publisherKeys']
+  /** @defaultValue 1 */
+  seed?: number
+  /** @defaultValue 'timing' */
+  inference?: 'real' | 'timing'
+  /** Inferences per second per device (the workload telemetry counts). @defaultValue 5 */
+  ratePerS?: number
+  /** @defaultValue 1000 */
+  telemetryWindowMs?: number
+  /** @defaultValue true */
+  bufferOnDisk?: boolean
+  /** Faults every device starts with. */
+  faults?: FaultSettingsInput
+  /** Route devices through a {@link LinkProxy} so links can be cut (flapping, crashes). @defaultValue true */
+  linkProxy?: boolean
+  /** Agents started at the same time. @defaultValue 64 */
+  startConcurrency?: number
+  /** How long a crashed device stays down before its agent restarts. @defaultValue 1000 */
+  crashRestartMs?: number
+  logger?: Logger
+}
+
+/** The fleet at a glance. */
+export interface FleetStats {
+  count: number
+  online: number
+  running: number
+  phases: Partial<Record<Phase, number>>
+  /** Telemetry windows, inferences and inference errors per second since the previous call. */
+  telemetryPerS: number
+  inferencesPerS: number
+  errorsPerS: number
+  faulty: number
+}
+
+export interface FleetEvents {
+  deviceCrashed: [id: string]
+  deviceRestarted: [id: string]
+  error: [err: Error]
+}
+
+/** Ids `prefix-0001` … for a fleet of `count`. */
+export function fleetDeviceIds(count: number, prefix = 'sim'): string[] {
+  const width = Math.max(4, String(count).length)
+  return Array.from({ length: count }, (_, i) => `${prefix}-${String(i + 1).padStart(width, '0')}`)
+}
+
+/** Which devices a fault change applies to: ids, the first `count`, or a `percent` (deterministic). */
+export interface DeviceSelection {
+  ids?: string[]
+  count?: number
+  percent?: number
+}
+
+/**
+ * Many simulated devices in one process, each a real agent with its own MQTT client, identity and
+ * state directory. One scheduler drives every device's workload and telemetry windows.
+ */
+export class SimulatedFleet extends EventEmitter<FleetEvents> {
+  readonly devices: FleetDevice[]
+  readonly startedAt = performance.now()
+  readonly #byId: Map<string, FleetDevice>
+  readonly #options: SimulatedFleetOptions
+  readonly #proxy: LinkProxy | null
+  readonly #scheduler: FleetScheduler
+  readonly #flapTimers = new Map<string, NodeJS.Timeout>()
+  readonly #restartTimers = new Set<NodeJS.Timeout>()
+  #closed: Promise<void> | undefined
+  #counters = { windows: 0, inferences: 0, errors: 0, at: performance.now() }
+
+  private constructor(options: SimulatedFleetOptions, proxy: LinkProxy | null) {
+    super()
+    this.#options = options
+    this.#proxy = proxy
+    const logger = options.logger ?? pino({ level: 'silent' })
+    const context = {
+      brokerUrl: proxy?.url ?? options.brokerUrl,
+      root: options.root ?? DEFAULT_ROOT,
+      stateRoot: options.stateRoot,
+      publisherKeys: options.publisherKeys,
+      telemetryWindowMs: options.telemetryWindowMs ?? 1000,
+      bufferOnDisk: options.bufferOnDisk ?? true,
+      logger,
+      driverOptions: { profile: options.profile, seed: options.seed ?? 1, inference: options.inference ?? 'timing' },
+    }
+    this.devices = options.ids.map((id) => new FleetDevice(id, options.passwords?.get(id), context))
+    this.#byId = new Map(this.devices.map((d) => [d.id, d]))
+    for (const d of this.devices) {
+      d.faults.on('changed', (s) => {
+        this.#onFaults(d, s)
+      })
+      if (options.faults !== undefined) d.faults.set(options.faults)
+    }
+    this.#scheduler = new FleetScheduler(this.devices, {
+      ratePerS: options.ratePerS ?? 5,
+      windowMs: context.telemetryWindowMs,
+      onWindow: () => this.#counters.windows++,
+      onInference: (ok) => {
+        this.#counters.inferences++
+        if (!ok) this.#counters.errors++
+      },
+    })
+  }
+
+  static async start(options: SimulatedFleetOptions): Promise<SimulatedFleet> {
+    const proxy = options.linkProxy === false ? null : await LinkProxy.start(options.brokerUrl)
+    const fleet = new SimulatedFleet(options, proxy)
+    const queue = [...fleet.devices]
+    const worker = async () => {
+      for (let d = queue.shift(); d !== undefined; d = queue.shift()) await fleet.#startDevice(d)
+    }
+    await Promise.all(Array.from({ length: options.startConcurrency ?? 64 }, worker))
+    fleet.#scheduler.start()
+    return fleet
+  }
+
+  device(id: string): FleetDevice | undefined {
+    return this.#byId.get(id)
+  }
+
+  async #startDevice(d: FleetDevice): Promise<void> {
+    const agent = await d.start()
+    agent.on('error', (err) => this.emit('error', err))
+    agent.once('connected', () => {
+      d.connectedAfterMs ??= performance.now() - this.startedAt
+    })
+  }
+
+  /** Change faults on a selection of devices; returns the ids changed. */
+  setFaults(selection: DeviceSelection, change: FaultSettingsInput): string[] {
+    const chosen = this.select(selection)
+    for (const d of chosen) d.faults.set(change)
+    return chosen.map((d) => d.id)
+  }
+
+  select(selection: DeviceSelection): FleetDevice[] {
+    if (selection.ids !== undefined) return selection.ids.map((id) => this.#byId.get(id)).filter((d): d is FleetDevice => d !== undefined)
+    if (selection.count !== undefined) return this.devices.slice(0, selection.count)
+    if (selection.percent !== undefined) return this.devices.slice(0, Math.round((this.devices.length * selection.percent) / 100))
+    return this.devices
+  }
+
+  #onFaults(d: FleetDevice, s: FaultSettings): void {
+    clearInterval(this.#flapTimers.get(d.id))
+    this.#flapTimers.delete(d.id)
+    if (s.flappingPeriodMs > 0 && this.#proxy !== null) {
+      const proxy = this.#proxy
+      this.#flapTimers.set(
+        d.id,
+        setInterval(() => proxy.drop(d.id), s.flappingPeriodMs),
+      )
+    }
+    if (s.crash && d.agent !== null) void this.#crash(d)
+  }
+
+  /** Kill the device's agent abruptly (link cut first, so the broker publishes its Last Will), then restart it. */
+  async #crash(d: FleetDevice): Promise<void> {
+    this.#proxy?.drop(d.id)
+    await d.stop().catch((err: unknown) => this.emit('error', err instanceof Error ? err : new Error(String(err))))
+    this.emit('deviceCrashed', d.id)
+    const timer = setTimeout(() => {
+      this.#restartTimers.delete(timer)
+      if (this.#closed !== undefined) return
+      d.faults.set({ crash: false })
+      this.#startDevice(d).then(
+        () => this.emit('deviceRestarted', d.id),
+        (err: unknown) => this.emit('error', err instanceof Error ? err : new Error(String(err))),
+      )
+    }, this.#options.crashRestartMs ?? 1000)
+    this.#restartTimers.add(timer)
+  }
+
+  stats(): FleetStats {
+    const phases: Partial<Record<Phase, number>> = {}
+    let online = 0
+    let running = 0
+    let faulty = 0
+    for (const d of this.devices) {
+      const s = d.faults.settings
+      if (
+        s.latencyFactor > 1 ||
+        s.errorRate > 0 ||
+        s.energyFactor > 1 ||
+        s.hang ||
+        s.diskFull ||
+        s.corruptDownload ||
+        s.crash ||
+        s.flappingPeriodMs > 0
+      )
+        faulty++
+      if (d.agent === null) continue
+      running++
+      if (d.agent.connected) online++
+      const phase = d.agent.state.phase
+      phases[phase] = (phases[phase] ?? 0) + 1
+    }
+    const now = performance.now()
+    const seconds = Math.max((now - this.#counters.at) / 1000, 1e-3)
+    const c = this.#counters
+    const rates = { telemetryPerS: c.windows / seconds, inferencesPerS: c.inferences / seconds, errorsPerS: c.errors / seconds }
+    this.#counters = { windows: 0, inferences: 0, errors: 0, at: now }
+    return { count: this.devices.length, online, running, phases: sortPhases(phases), ...rates, faulty }
+  }
+
+  /** Stop every agent and driver. Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#scheduler.stop()
+      for (const t of this.#flapTimers.values()) clearInterval(t)
+      for (const t of this.#restartTimers) clearTimeout(t)
+      const queue = [...this.devices]
+      const worker = async () => {
+        for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
+          await d.stop().catch(() => undefined)
+          await d.driver.close()
+        }
+      }
+      await Promise.all(Array.from({ length: 64 }, worker))
+      await this.#proxy?.close()
+    })()
+    return this.#closed
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+}
+
+function sortPhases(phases: Partial<Record<Phase, number>>): Partial<Record<Phase, number>> {
+  return Object.fromEntries(PHASES.filter((p) => phases[p] !== undefined).map((p) => [p, phases[p]]))
+}
+
+/** Start a simulated fleet; resolves when every agent has started (connections continue in the background). */
+export function createSimulatedFleet(options: SimulatedFleetOptions): Promise<SimulatedFleet> {
+  return SimulatedFleet.start(options)
+}
