@@ -101,8 +101,8 @@ export function reportedSlots(state: AgentState): Slot[] {
 
 export function reportedBody(state: AgentState, info: { agentVersion: string; hardware: string; progress?: number }): ReportedBody {
   return {
-    generation: state.generation,
-    rolloutId: state.rolloutId,
+    generation: state.pending?.generation ?? state.generation,
+    rolloutId: state.pending?.rolloutId ?? state.rolloutId,
     phase: state.phase,
     slots: reportedSlots(state),
     error: state.error,

@@ -41,21 +41,25 @@ export class TelemetryPublisher {
 
   /** Send everything buffered, oldest first, in batches acknowledged by the broker. */
   drain(): void {
-    this.draining ??= (async () => {
-      try {
-        while (this.buffer.size > 0 && this.isConnected()) {
-          const batch = this.buffer.peek(32)
-          const first = batch[0]
-          if (first !== undefined) batch[0] = this.stampDropped(first)
-          await Promise.all(batch.map((b) => this.publish(b, 1)))
-          await this.buffer.shift(batch.length)
-        }
-      } catch (err) {
-        this.onError(err)
-      } finally {
-        this.draining = null
+    if (this.draining !== null || this.buffer.size === 0) return
+    const run = async (): Promise<void> => {
+      await Promise.resolve()
+      while (this.buffer.size > 0 && this.isConnected()) {
+        const batch = this.buffer.peek(32)
+        const first = batch[0]
+        if (first !== undefined) batch[0] = this.stampDropped(first)
+        await Promise.all(batch.map((b) => this.publish(b, 1)))
+        await this.buffer.shift(batch.length)
       }
-    })()
+    }
+    const draining = run()
+      .catch((err: unknown) => {
+        this.onError(err)
+      })
+      .finally(() => {
+        if (this.draining === draining) this.draining = null
+      })
+    this.draining = draining
   }
 
   async settled(): Promise<void> {

@@ -81,6 +81,7 @@ export class Reconciler {
     check()
     if (s.trial !== null) await this.trial.revert(superseded(s.trial.generation))
     s.rolloutId = desired.rolloutId
+    s.pending = desired
     const active = s.active === null ? null : s.slots[s.active]
     if (active?.sha256 === model.sha256) {
       s.generation = desired.generation
@@ -91,7 +92,6 @@ export class Reconciler {
     let slot: SlotName = standbySlot(s)
     const resident = s.slots[slot]?.sha256 === model.sha256
     if (!resident) {
-      s.pending = desired
       await ai.setPhase('downloading', null)
       slot = await this.fetchAndStage(model, signal, check)
     }

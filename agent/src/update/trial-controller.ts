@@ -82,10 +82,10 @@ export class TrialController {
       const ai = this.ai
       const s = ai.state
       s.trial = null
-      await ai.setPhase('active', null)
       const rec = s.active === null ? null : s.slots[s.active]
       ai.log.write('info', 'trial confirmed', { model: rec === null ? null : `${rec.name}@${rec.version}` })
       ai.event({ event: 'trial-confirmed', ...(rec === null ? {} : { model: { name: rec.name, version: rec.version } }) })
+      await ai.setPhase('active', null)
       this.onOutcome({ confirmed: true, error: null, stats: m.stats() })
     })
   }

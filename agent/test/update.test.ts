@@ -1,0 +1,195 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildFakePackage, publisherKeyPair, startPlainBroker, waitFor, type PlainBroker } from '@liquid-edge/test/harness'
+import { createFixture, type Fixture } from './support/fixture.js'
+import { startTcpProxy } from './support/tcp-proxy.js'
+
+let broker: PlainBroker
+beforeAll(async () => {
+  broker = await startPlainBroker()
+})
+afterAll(async () => {
+  await broker.close()
+})
+
+/** A device running 1.0.0 (generation 1, confirmed). */
+async function deviceOnV1(fx: Fixture) {
+  const started = await fx.startAgent()
+  await fx.desired(1, fx.model({ version: '1.0.0' }))
+  await fx.waitPhase('active', 1)
+  return started
+}
+
+describe('agent update', () => {
+  it('refuses an artifact whose sha256 differs and keeps the running model', async () => {
+    await using fx = await createFixture(broker.url)
+    const { driver } = await deviceOnV1(fx)
+    const v2 = fx.model({ version: '2.0.0' })
+    await fx.desired(2, { ...v2, sha256: 'f'.repeat(64) })
+    const failed = await fx.waitPhase('failed', 2)
+    expect(failed.error?.code).toBe('AGENT_SHA256_MISMATCH')
+    expect(failed.slots.map((s) => [s.role, s.model.version])).toEqual([['active', '1.0.0']])
+    expect(driver.loads).toEqual(['1.0.0'])
+    expect(driver.activeVersion).toBe('1.0.0')
+  })
+
+  it('refuses a package signed by another key', async () => {
+    await using fx = await createFixture(broker.url)
+    const { driver } = await deviceOnV1(fx)
+    const forged = buildFakePackage(publisherKeyPair().privateKey, { version: '2.0.0' })
+    await fx.desired(2, fx.artifacts.ref('forged.liquid', forged))
+    const failed = await fx.waitPhase('failed', 2)
+    expect(failed.error?.code).toBe('AGENT_SIGNATURE_INVALID')
+    expect(driver.loads).toEqual(['1.0.0'])
+  })
+
+  it('refuses a desired state whose signature differs from the embedded one', async () => {
+    await using fx = await createFixture(broker.url)
+    await deviceOnV1(fx)
+    const v2 = fx.model({ version: '2.0.0' })
+    const other = fx.model({ version: '2.0.1' })
+    await fx.desired(2, { ...v2, signature: other.signature })
+    expect((await fx.waitPhase('failed', 2)).error?.code).toBe('AGENT_SIGNATURE_INVALID')
+  })
+
+  it('fails the self-test when golden vectors do not match and frees the candidate slot', async () => {
+    await using fx = await createFixture(broker.url)
+    const { driver } = await deviceOnV1(fx)
+    await fx.desired(2, fx.model({ version: '2.0.0', goldenOffset: 0.5 }))
+    const failed = await fx.waitPhase('failed', 2)
+    expect(failed.error?.code).toBe('AGENT_SELF_TEST_FAILED')
+    expect(failed.slots.map((s) => s.model.version)).toEqual(['1.0.0'])
+    expect(driver.versionIn('b')).toBeNull()
+    expect(driver.activations).toEqual(['1.0.0'])
+    expect(fx.events.map((e) => e.event)).toContain('self-test-failed')
+  })
+
+  it('fails the self-test when the golden latency is over the threshold', async () => {
+    await using fx = await createFixture(broker.url)
+    const { driver } = await deviceOnV1(fx)
+    driver.faultsByVersion['2.0.0'] = { latencyMs: 50 }
+    await fx.desired(2, fx.model({ version: '2.0.0', latencyThresholdMs: 5 }))
+    const failed = await fx.waitPhase('failed', 2)
+    expect(failed.error).toMatchObject({ code: 'AGENT_SELF_TEST_FAILED', details: { maxLatencyMs: 50 } })
+  })
+
+  it('reports AGENT_LOAD_FAILED when the driver cannot load the model', async () => {
+    await using fx = await createFixture(broker.url)
+    const { driver } = await deviceOnV1(fx)
+    driver.faultsByVersion['2.0.0'] = { failLoad: true }
+    await fx.desired(2, fx.model({ version: '2.0.0' }))
+    const failed = await fx.waitPhase('failed', 2)
+    expect(failed.error?.code).toBe('AGENT_LOAD_FAILED')
+    expect(driver.activeVersion).toBe('1.0.0')
+  })
+
+  it('reverts locally when the error rate breaks the policy during the trial', async () => {
+    await using fx = await createFixture(broker.url)
+    const { agent, driver } = await deviceOnV1(fx)
+    await fx.desired(2, fx.model({ version: '2.0.0' }), {
+      policy: { trialMs: 30_000, latencyThresholdMs: 5, minSamples: 10, maxErrorRate: 0.1 },
+    })
+    await fx.waitPhase('trial', 2)
+    driver.faultsByVersion['2.0.0'] = { errorEvery: 2 }
+    const input = Float32Array.from([1, 2, 3, 4])
+    for (let i = 0; i < 20 && driver.activeVersion === '2.0.0'; i++) await agent.infer(input).catch(() => undefined)
+    const reverted = await fx.waitPhase('reverted', 2)
+    expect(reverted.error).toMatchObject({ code: 'AGENT_TRIAL_ERROR_RATE' })
+    expect(reverted.slots.map((s) => [s.role, s.model.version])).toEqual([['active', '1.0.0']])
+    expect(driver.activeVersion).toBe('1.0.0')
+    await waitFor(() => fx.events.find((e) => e.event === 'local-revert' && e.error?.code === 'AGENT_TRIAL_ERROR_RATE'))
+    expect((await agent.infer(input)).modelVersion).toBe('1.0.0')
+  })
+
+  it('reverts locally on latency over the threshold, and does so while offline', async () => {
+    await using proxy = await startTcpProxy(broker.port)
+    await using fx = await createFixture(broker.url, { agentUrl: proxy.url })
+    const { agent, driver } = await deviceOnV1(fx)
+    await fx.desired(2, fx.model({ version: '2.0.0' }), { policy: { trialMs: 30_000, latencyThresholdMs: 5, minSamples: 5 } })
+    await fx.waitPhase('trial', 2)
+    proxy.cut()
+    await waitFor(() => !agent.connected)
+    driver.faultsByVersion['2.0.0'] = { latencyMs: 20 }
+    for (let i = 0; i < 10; i++) await agent.infer(Float32Array.from([1, 2, 3, 4]))
+    await waitFor(() => driver.activeVersion === '1.0.0', { what: 'local revert while offline' })
+    expect(agent.state.phase).toBe('reverted')
+    expect(agent.state.error?.code).toBe('AGENT_TRIAL_LATENCY')
+    proxy.restore()
+    const reverted = await fx.waitPhase('reverted', 2)
+    expect(reverted.error?.code).toBe('AGENT_TRIAL_LATENCY')
+  })
+
+  it('reverts on energy over the budget during the trial', async () => {
+    await using fx = await createFixture(broker.url)
+    const { driver } = await deviceOnV1(fx)
+    await fx.desired(2, fx.model({ version: '2.0.0', energyBudgetMw: 100 }), {
+      policy: { trialMs: 30_000, latencyThresholdMs: 5, energyBudgetMw: 100, minSamples: 5 },
+    })
+    await fx.waitPhase('trial', 2)
+    driver.sensors.powerMw = 200
+    expect((await fx.waitPhase('reverted', 2)).error?.code).toBe('AGENT_TRIAL_ENERGY')
+  })
+
+  it('never applies a superseded generation', async () => {
+    await using fx = await createFixture(broker.url)
+    const { driver } = await deviceOnV1(fx)
+    fx.artifacts.stallAfterBytes = 100
+    await fx.desired(2, fx.model({ version: '2.0.0' }))
+    await fx.waitPhase('downloading', 2)
+    fx.artifacts.stallAfterBytes = null
+    await fx.desired(3, fx.model({ version: '3.0.0' }))
+    await fx.waitPhase('active', 3)
+    expect(driver.loads).not.toContain('2.0.0')
+    expect(driver.activations).toEqual(['1.0.0', '3.0.0'])
+    // an older generation arriving late is ignored
+    await fx.desired(2, fx.model({ version: '2.0.0' }))
+    await fx.command({ kind: 'ping', expiresAt: Date.now() + 5000 }, 'after-late-desired')
+    await fx.waitReply('after-late-desired')
+    expect(driver.loads).not.toContain('2.0.0')
+  })
+
+  it('does not apply an expired desired state', async () => {
+    await using fx = await createFixture(broker.url)
+    const { driver } = await deviceOnV1(fx)
+    await fx.desired(2, fx.model({ version: '2.0.0' }), { expiresAt: Date.now() - 1000 })
+    expect((await fx.waitPhase('failed', 2)).error?.code).toBe('AGENT_DESIRED_EXPIRED')
+    expect(driver.loads).toEqual(['1.0.0'])
+  })
+
+  it('converges on reconnect after being offline through a rollout', async () => {
+    await using proxy = await startTcpProxy(broker.port)
+    await using fx = await createFixture(broker.url, { agentUrl: proxy.url })
+    const { agent, driver } = await deviceOnV1(fx)
+    const sessionBefore = agent.state.session
+    proxy.cut()
+    await waitFor(() => !agent.connected)
+    await fx.desired(2, fx.model({ version: '2.0.0' }))
+    await fx.desired(3, fx.model({ version: '3.0.0' }))
+    proxy.restore()
+    await fx.waitPhase('active', 3)
+    expect(driver.activations).toEqual(['1.0.0', '3.0.0'])
+    expect(agent.state.session).toBeGreaterThan(sessionBefore)
+    const online = fx.status.filter((s) => s.online).map((s) => s.session)
+    expect(online.at(-1)).toBeGreaterThan(online[0] ?? 0)
+  })
+
+  it('stages a blue-green candidate, switches to it and decommissions the old model', async () => {
+    await using fx = await createFixture(broker.url)
+    const { driver } = await deviceOnV1(fx)
+    await fx.desired(2, fx.model({ version: '2.0.0' }), { mode: 'stage' })
+    const staged = await fx.waitPhase('staged', 2)
+    expect(staged.slots.map((s) => [s.role, s.model.version]).sort()).toEqual([
+      ['active', '1.0.0'],
+      ['staged', '2.0.0'],
+    ])
+    expect(driver.activeVersion).toBe('1.0.0')
+    const sw = await fx.waitReply(await fx.command({ kind: 'switch', expiresAt: Date.now() + 5000 }))
+    expect(sw).toMatchObject({ ok: true, result: { kind: 'switch', activeVersion: '2.0.0', changed: true } })
+    expect(driver.activeVersion).toBe('2.0.0')
+    const dc = await fx.waitReply(await fx.command({ kind: 'decommission', expiresAt: Date.now() + 5000 }))
+    expect(dc).toMatchObject({ ok: true, result: { kind: 'decommission', slots: [{ role: 'active' }] } })
+    expect(dc.ok && dc.result.kind === 'decommission' && dc.result.freedBytes).toBeGreaterThan(0)
+    expect(driver.versionIn('a')).toBeNull()
+    const none = await fx.waitReply(await fx.command({ kind: 'switch', expiresAt: Date.now() + 5000 }))
+    expect(none).toMatchObject({ ok: true, result: { changed: false } })
+  })
+})

@@ -1,0 +1,152 @@
+import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
+import { once } from 'node:events'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { attachSignature, unsignedPackage, type ModelRef, type PackageManifestInput } from '@liquid-edge/protocol'
+import { fakeModelBytes, runFakeModel, type FakeModelSpec } from './fake-driver.js'
+
+/** An ed25519 publisher key pair. */
+export function publisherKeyPair(): { publicKey: KeyObject; privateKey: KeyObject; publicKeyPem: string } {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519')
+  return { publicKey, privateKey, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() }
+}
+
+export interface FakePackageOptions {
+  name?: string
+  version: string
+  spec?: FakeModelSpec
+  inputLength?: number
+  outputLength?: number
+  latencyThresholdMs?: number
+  energyBudgetMw?: number | null
+  hardware?: string[]
+  /** Make the golden outputs wrong by this much (a self-test failure). */
+  goldenOffset?: number
+  /** Add a labelled evaluation set (`label` = argmax of the true output). */
+  evaluation?: boolean
+}
+
+export interface FakePackage {
+  bytes: Uint8Array
+  sha256: string
+  signature: string
+  manifest: PackageManifestInput
+}
+
+/** A real, signed `.liquid` package whose model a {@link FakeDriver} runs. */
+export function buildFakePackage(privateKey: KeyObject, options: FakePackageOptions): FakePackage {
+  const spec = options.spec ?? { scale: 2, bias: 1 }
+  const inLen = options.inputLength ?? 4
+  const outLen = options.outputLength ?? 2
+  const model = fakeModelBytes(spec)
+  const inputs = [0, 1, 2].map((k) => Array.from({ length: inLen }, (_, i) => (i + 1) * (k + 1) * 0.25))
+  const golden = inputs.map((input) => ({
+    input,
+    output: Array.from(runFakeModel(spec, input, outLen), (v) => v + (options.goldenOffset ?? 0)),
+  }))
+  const manifest: PackageManifestInput = {
+    format: 1,
+    name: options.name ?? 'fake-model',
+    version: options.version,
+    createdAt: 1_700_000_000_000,
+    runtime: 'onnx',
+    input: { name: 'x', shape: [1, inLen], dtype: 'float32' },
+    output: { name: 'y', shape: [1, outLen], dtype: 'float32' },
+    latencyThresholdMs: options.latencyThresholdMs ?? 5,
+    energyBudgetMw: options.energyBudgetMw ?? null,
+    golden,
+    tolerance: 1e-4,
+    hardware: options.hardware ?? [],
+    modelSha256: createHash('sha256').update(model).digest('hex'),
+    modelSize: model.byteLength,
+    ...(options.evaluation === true
+      ? {
+          evaluation: {
+            name: 'validation',
+            minAccuracy: 0.9,
+            samples: inputs.map((input) => {
+              const out = runFakeModel(spec, input, outLen)
+              return { input, label: out.indexOf(Math.max(...out)) }
+            }),
+          },
+        }
+      : {}),
+  }
+  const unsigned = unsignedPackage(manifest, model)
+  const sig = new Uint8Array(sign(null, unsigned, privateKey))
+  const bytes = attachSignature(unsigned, sig)
+  return { bytes, sha256: createHash('sha256').update(bytes).digest('hex'), signature: Buffer.from(sig).toString('base64'), manifest }
+}
+
+export interface ArtifactServer extends AsyncDisposable {
+  readonly baseUrl: string
+  /** Serve `bytes` at `/<name>`; returns its URL. */
+  put(name: string, bytes: Uint8Array): string
+  /** The ModelRef of a fake package served under `name`. */
+  ref(name: string, pkg: FakePackage): ModelRef
+  /** Stop responding after this many body bytes (the connection stays open): a stalled download. */
+  stallAfterBytes: number | null
+  /** Requests seen: path and Range header. */
+  readonly requests: { path: string; range: string | undefined }[]
+  close(): Promise<void>
+}
+
+/** A real HTTP artifact server on port 0 with Range support and a stall knob. */
+export async function startArtifactServer(): Promise<ArtifactServer> {
+  const files = new Map<string, Uint8Array>()
+  const requests: ArtifactServer['requests'] = []
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = req.url ?? '/'
+    requests.push({ path, range: req.headers.range })
+    const body = files.get(path)
+    if (body === undefined) {
+      res.writeHead(404).end()
+      return
+    }
+    let start = 0
+    const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '')
+    if (m !== null) start = Number(m[1])
+    const slice = body.subarray(start)
+    res.writeHead(m === null ? 200 : 206, { 'content-length': slice.byteLength, 'accept-ranges': 'bytes' })
+    const stall = server.stallAfterBytes
+    if (stall === null) {
+      res.end(slice)
+      return
+    }
+    res.write(slice.subarray(0, Math.max(0, stall - start))) // then nothing: the client times out or is killed
+  }
+  const http = createServer(handle)
+  http.listen(0, '127.0.0.1')
+  await once(http, 'listening')
+  const baseUrl = `http://127.0.0.1:${(http.address() as AddressInfo).port}`
+  const close = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      http.close(() => {
+        resolve()
+      })
+      http.closeAllConnections()
+    })
+  const server: ArtifactServer = {
+    baseUrl,
+    stallAfterBytes: null,
+    requests,
+    put(name, bytes) {
+      files.set(`/${name}`, bytes)
+      return `${baseUrl}/${name}`
+    },
+    ref(name, pkg) {
+      const url = this.put(name, pkg.bytes)
+      return {
+        name: pkg.manifest.name,
+        version: pkg.manifest.version,
+        sha256: pkg.sha256,
+        size: pkg.bytes.byteLength,
+        url,
+        signature: pkg.signature,
+      }
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  }
+  return server
+}
