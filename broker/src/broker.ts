@@ -214,7 +214,7 @@ export async function createBroker(options: BrokerOptions = {}): Promise<LiquidB
     bridging: bridge !== undefined,
     onRefused: (r) => broker.emit('refused', r),
   })
-  const backend = createBackend(config)
+  const backend = await createBackend(config)
   const ref: { aedes?: Aedes } = {}
   const authenticate = createAuthenticate({
     store,

@@ -44,3 +44,10 @@ export function status(deviceId: string, online: boolean, session = 1): Buffer {
 export function uid(label = 'dev'): string {
   return `${label}-${crypto.randomUUID().slice(0, 8)}`
 }
+
+/** Resolves when `client` emits `close` (the broker ended the connection). */
+export function closedEvent(client: { once(event: 'close', listener: () => void): unknown }): Promise<void> {
+  return new Promise((resolve) => {
+    client.once('close', () => { resolve(); })
+  })
+}

@@ -8,6 +8,7 @@ declare module 'aedes-persistence-redis' {
   }
   interface RedisPersistence {
     destroy(): Promise<void>
+    addSubscriptions(client: unknown, subs: object, cb?: (err?: Error) => void): Promise<unknown> | undefined
   }
   function aedesPersistenceRedis(options?: RedisPersistenceOptions): RedisPersistence
   export default aedesPersistenceRedis

@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { MemoryCredentialStore, createBroker, type BrokerConfigInput, type LiquidBroker } from '@liquid-edge/broker'
+import { createTopics } from '@liquid-edge/protocol'
+import { connectClient, credentialOptions, provisionTestCredential, uniqueRoot, waitForMessage } from '@liquid-edge/test/harness'
+import { desired, uid } from './fixtures.js'
+import { startRedisServer, type ChildServer } from './servers.js'
+
+// A redis-server of our own: aedes-persistence-redis and mqemitter-redis have no key/channel prefix.
+let redis: ChildServer & AsyncDisposable
+const credentials = new MemoryCredentialStore()
+const root = uniqueRoot()
+const topics = createTopics(root)
+
+beforeAll(async () => {
+  redis = await startRedisServer()
+})
+afterAll(async () => {
+  await redis[Symbol.asyncDispose]()
+})
+
+function node(brokerId: string): Promise<LiquidBroker> {
+  const config: BrokerConfigInput = {
+    root,
+    brokerId,
+    host: '127.0.0.1',
+    tcp: { port: 0 },
+    http: { enabled: false },
+    persistence: 'redis',
+    redis: { url: redis.url },
+  }
+  return createBroker({ config, credentials })
+}
+
+const url = (b: LiquidBroker) => `mqtt://127.0.0.1:${b.ports.tcp ?? 0}`
+
+describe('redis persistence and multi-node', () => {
+  it('keeps a retained desired state across a broker restart', async () => {
+    const [ctlId, devId] = [uid('ctl'), uid()]
+    const [ctlSecret, devSecret] = [
+      await provisionTestCredential(credentials, ctlId, 'controller'),
+      await provisionTestCredential(credentials, devId),
+    ]
+    const first = await node('restart-node')
+    const ctl = await connectClient(url(first), credentialOptions(ctlId, ctlSecret))
+    await ctl.publishAsync(topics.desired(devId), desired(devId, 3), { qos: 1, retain: true })
+    await ctl.endAsync()
+    await first.close()
+    await using second = await node('restart-node')
+    await using dev = await connectClient(url(second), credentialOptions(devId, devSecret))
+    const msg = waitForMessage<{ body: { generation: number } }>(dev, topics.desired(devId))
+    await dev.subscribeAsync(topics.desired(devId), { qos: 1 })
+    const got = await msg
+    expect(got.retain).toBe(true)
+    expect(got.payload.body.generation).toBe(3)
+  })
+
+  it('delivers across two nodes: live, retained, and an offline QoS 1 queue that follows the device', async () => {
+    const [ctlId, devId] = [uid('ctl'), uid()]
+    const ctlSecret = await provisionTestCredential(credentials, ctlId, 'controller')
+    const devSecret = await provisionTestCredential(credentials, devId)
+    await using a = await node('node-a')
+    await using b = await node('node-b')
+    await using ctl = await connectClient(url(b), credentialOptions(ctlId, ctlSecret))
+    // live: device on A, controller publishes through B
+    const dev = await connectClient(url(a), { ...credentialOptions(devId, devSecret), clean: false })
+    await dev.subscribeAsync([topics.desired(devId), topics.cmd(devId)], { qos: 1 })
+    const live = waitForMessage<{ body: { generation: number } }>(dev, topics.desired(devId))
+    await ctl.publishAsync(topics.desired(devId), desired(devId, 5), { qos: 1, retain: true })
+    expect((await live).payload.body.generation).toBe(5)
+    // offline queue: the device leaves A, a QoS 1 message is published through B while it is away
+    await dev.endAsync()
+    await ctl.publishAsync(topics.desired(devId), desired(devId, 6), { qos: 1, retain: true })
+    // the device comes back to B with its persistent session
+    await using back = await connectClient(url(b), { ...credentialOptions(devId, devSecret), clean: false })
+    const queued = await waitForMessage<{ body: { generation: number } }>(back, topics.desired(devId), (m) => m.body.generation === 6)
+    expect(queued.payload.body.generation).toBe(6)
+    // retained: written through B, read by a fresh session on A
+    await using fresh = await connectClient(url(a), credentialOptions(devId, devSecret))
+    const retained = waitForMessage<{ body: { generation: number } }>(fresh, topics.desired(devId))
+    await fresh.subscribeAsync(topics.desired(devId), { qos: 1 })
+    expect((await retained).payload.body.generation).toBe(6)
+  })
+})
