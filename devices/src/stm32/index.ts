@@ -32,3 +32,6 @@ export { attachEmulator, openMockPort, type EmulatedPort } from './emulator/mock
 export { exposeOnPty, type PtyEmulator } from './emulator/expose-pty.js'
 export { onnxBackend, type InferenceBackend, type ModelRunner } from './emulator/inference.js'
 export { openPty, PTY_BRIDGE, type Pty, type PtyOptions } from './pty/pty.js'
+export { createStm32Gateway, findPortsByUsbId, Stm32Gateway, type Stm32GatewayOptions, type Stm32GatewayEvents } from './gateway/gateway.js'
+export { GatewayChild, defaultDeviceId, type ChildState } from './gateway/child.js'
+export { createSharedFetcher, type SharedFetcher } from './gateway/shared-fetcher.js'

@@ -1,0 +1,154 @@
+import { EventEmitter } from 'node:events'
+import { join } from 'node:path'
+import { createAgent, type Agent, type AgentOptions, type ArtifactFetcher, type GatewaySession } from '@liquid-edge/agent'
+import { DeviceIdSchema, FleetError } from '@liquid-edge/protocol'
+import type { Logger } from 'pino'
+import { createStm32Driver, type Stm32Driver } from '../driver/stm32-driver.js'
+import type { PortOpener } from '../driver/serial.js'
+
+export type ChildState = 'connecting' | 'online' | 'offline' | 'closed'
+
+export interface ChildOptions {
+  path: string
+  /** Device id; default `stm32-<MCU id>`. */
+  deviceId: string | undefined
+  baudRate: number
+  openPort: PortOpener | undefined
+  session: GatewaySession
+  fetcher: ArtifactFetcher
+  stateDir: string
+  healthIntervalMs: number
+  agent: Omit<AgentOptions, 'deviceId' | 'stateDir' | 'driver' | 'transport' | 'mqtt' | 'fetcher'>
+  logger: Logger
+}
+
+export interface ChildEvents {
+  stateChanged: [state: ChildState, deviceId: string | undefined]
+}
+
+/** The device id of an MCU that has none configured. */
+export function defaultDeviceId(mcuId: string): string {
+  const id = `stm32-${mcuId.toLowerCase().replace(/[^a-z0-9_-]/g, '-')}`.slice(0, 64)
+  return DeviceIdSchema.parse(id)
+}
+
+/**
+ * One MCU behind the gateway: its driver and its own agent (own state directory, own topics). A
+ * child that stops answering has its agent closed — which publishes its status offline — and is
+ * probed until it answers again, when a fresh agent takes over.
+ */
+export class GatewayChild extends EventEmitter<ChildEvents> {
+  state: ChildState = 'connecting'
+  deviceId: string | undefined
+  driver: Stm32Driver | undefined
+  agent: Agent | undefined
+  private timer: NodeJS.Timeout | undefined
+  private busy = false
+
+  /** The serial port of this child. */
+  readonly path: string
+
+  constructor(private readonly o: ChildOptions) {
+    super()
+    this.path = o.path
+    this.deviceId = o.deviceId
+  }
+
+  /** Begin connecting (in the background); never rejects. */
+  start(): void {
+    this.schedule(0)
+  }
+
+  private schedule(ms: number): void {
+    if (this.state === 'closed') return
+    this.timer = setTimeout(() => {
+      void this.tick()
+    }, ms)
+  }
+
+  private setState(state: ChildState): void {
+    if (this.state === state || this.state === 'closed') return
+    this.state = state
+    this.o.logger.info({ port: this.o.path, deviceId: this.deviceId, state }, 'child state')
+    this.emit('stateChanged', state, this.deviceId)
+  }
+
+  private async tick(): Promise<void> {
+    if (this.busy || this.state === 'closed') return
+    this.busy = true
+    try {
+      if (this.agent === undefined) await this.connect()
+      else await this.check()
+    } catch (err) {
+      this.o.logger.debug({ err, port: this.o.path }, 'child check failed')
+    } finally {
+      this.busy = false
+      this.schedule(this.o.healthIntervalMs)
+    }
+  }
+
+  private async connect(): Promise<void> {
+    if (this.driver === undefined) {
+      this.driver = await createStm32Driver({
+        path: this.o.path,
+        baudRate: this.o.baudRate,
+        maxAttempts: 4,
+        logger: this.o.logger.child({ port: this.o.path }),
+        ...(this.o.openPort === undefined ? {} : { openPort: this.o.openPort }),
+      })
+    } else {
+      await this.driver.hello()
+    }
+    const driver = this.driver
+    this.deviceId ??= defaultDeviceId(driver.info?.mcuId ?? 'unknown')
+    const id = this.deviceId
+    if (this.state === 'closed') return
+    const agent = await createAgent({
+      ...this.o.agent,
+      deviceId: id,
+      stateDir: join(this.o.stateDir, id),
+      driver,
+      transport: this.o.session.transportFor(id),
+      fetcher: this.o.fetcher,
+    })
+    agent.on('trialEnded', ({ confirmed }) => {
+      if (confirmed)
+        void driver.confirm().catch((err: unknown) => {
+          this.o.logger.warn({ err, id }, 'confirm failed')
+        })
+    })
+    agent.on('error', (err) => {
+      this.o.logger.warn({ err, id }, 'agent error')
+    })
+    this.agent = agent
+    this.setState('online')
+  }
+
+  /** A cheap request when the link has been quiet; an MCU that does not answer makes the child offline. */
+  private async check(): Promise<void> {
+    const driver = this.driver
+    if (driver === undefined) return
+    try {
+      await driver.stats()
+    } catch (err) {
+      if (!(err instanceof FleetError && (err.code === 'DEVICE_TIMEOUT' || err.code === 'DEVICE_LINK_ERROR'))) throw err
+      await this.goOffline()
+    }
+  }
+
+  private async goOffline(): Promise<void> {
+    const agent = this.agent
+    this.agent = undefined
+    this.setState('offline')
+    await agent?.close()
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.timer)
+    this.state = 'closed'
+    const agent = this.agent
+    this.agent = undefined
+    await agent?.close()
+    await this.driver?.close()
+  }
+}

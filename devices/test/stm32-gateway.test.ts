@@ -1,0 +1,125 @@
+/**
+ * Gateway mode: 8 emulated MCUs on 8 mock serial ports behind one gateway process, a real MQTT
+ * broker, a real artifact server. A rollout reaches all of them with one download; an unplugged
+ * MCU is reported offline while the others take the next update.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  connectClient,
+  publisherKeyPair,
+  startArtifactServer,
+  startPlainBroker,
+  uniqueRoot,
+  waitFor,
+  type ArtifactServer,
+  type PlainBroker,
+} from '@liquid-edge/test/harness'
+import { packModel } from '@liquid-edge/devices'
+import { createCodec, deviceMessage, type ModelRef } from '@liquid-edge/protocol'
+import { createStm32Gateway, openMockPort, SlotState, type EmulatedPort } from '../src/stm32/index.js'
+import { denseModel } from './stm32/model.js'
+import { emulatedPort } from './stm32/setup.js'
+
+const keys = publisherKeyPair()
+let broker: PlainBroker
+let artifacts: ArtifactServer
+beforeAll(async () => {
+  broker = await startPlainBroker()
+  artifacts = await startArtifactServer()
+})
+afterAll(async () => {
+  await artifacts.close()
+  await broker.close()
+})
+
+async function release(version: string, seed: number): Promise<ModelRef> {
+  const model = denseModel(16, 4, seed).bytes
+  const goldenInputs = [Array.from({ length: 16 }, (_, i) => i / 16)]
+  const pkg = await packModel({
+    model,
+    name: 'dense',
+    version,
+    latencyThresholdMs: 20,
+    goldenInputs,
+    hardware: ['stm32h743'],
+    privateKey: keys.privateKey,
+  })
+  const url = artifacts.put(`dense-${version}.liquid`, pkg.bytes)
+  return { name: 'dense', version, sha256: pkg.sha256, size: pkg.bytes.byteLength, url, signature: pkg.signature }
+}
+
+describe('STM32 gateway', () => {
+  it('rolls out to 8 MCUs with one download, and reports an unplugged MCU offline while the others go on', async () => {
+    const root = uniqueRoot()
+    const codec = createCodec({ root })
+    const stateDir = await mkdtemp(join(tmpdir(), 'lln-gw-'))
+    const ports: EmulatedPort[] = Array.from({ length: 8 }, () => emulatedPort())
+    const ids = ports.map((_, i) => `mcu-${root.slice(2, 10)}-${i}`)
+    const controller = await connectClient(broker.url)
+    const phases = new Map<string, { generation: number | null; phase: string }>()
+    const online = new Map<string, boolean>()
+    controller.on('message', (topic, payload) => {
+      if (payload.byteLength === 0) return
+      const d = codec.decode(topic, payload)
+      if (!d.ok) return
+      const m = d.message
+      if (m.type === 'reported') phases.set(m.deviceId, { generation: m.body.generation, phase: m.body.phase })
+      if (m.type === 'status') online.set(m.deviceId, m.body.online)
+    })
+    await controller.subscribeAsync(`${root}/devices/+/+`, { qos: 1 })
+    const gateway = await createStm32Gateway({
+      gatewayId: `gw-${root.slice(2, 10)}`,
+      mqtt: { url: broker.url },
+      root,
+      stateDir,
+      publisherKeys: [keys.publicKeyPem],
+      ports: ports.map((p, i) => ({ path: p.path, deviceId: ids[i]! })),
+      baudRate: 921600,
+      openPort: openMockPort,
+      healthIntervalMs: 200,
+    })
+    const desired = async (id: string, generation: number, model: ModelRef): Promise<void> => {
+      const body = { generation, rolloutId: null, model, policy: { trialMs: 200, latencyThresholdMs: 20, minSamples: 1 } }
+      await controller.publishAsync(codec.topics.desired(id), Buffer.from(codec.encode(deviceMessage('desired', id, body))), {
+        qos: 1,
+        retain: true,
+      })
+    }
+    const allAt = (which: readonly string[], generation: number) => () =>
+      which.every((id) => phases.get(id)?.generation === generation && phases.get(id)?.phase === 'active')
+    try {
+      await waitFor(() => ids.every((id) => online.get(id) === true), { timeoutMs: 15_000, what: '8 children online' })
+      const v1 = await release('1.0.0', 1)
+      await Promise.all(ids.map((id) => desired(id, 1, v1)))
+      await waitFor(allAt(ids, 1), { timeoutMs: 20_000, what: 'all 8 active on generation 1' })
+      expect(artifacts.requests.filter((r) => r.path === '/dense-1.0.0.liquid')).toHaveLength(1)
+      expect(gateway.fetcher.downloads).toBe(1)
+      for (const p of ports) expect(p.emulator.flash.slots[p.emulator.flash.active]?.state).toBe(SlotState.READY)
+      // the agent's confirmed trial is confirmed on each MCU too: a reset would keep the model
+      await waitFor(() => ports.every((p) => p.emulator.flash.confirmed === p.emulator.flash.active), {
+        what: 'trials confirmed on the MCUs',
+      })
+
+      const lost = ports[3]!
+      lost.unplug()
+      await waitFor(() => online.get(ids[3]!) === false, { timeoutMs: 10_000, what: 'the unplugged MCU reported offline' })
+      expect(gateway.child(ids[3]!)?.state).toBe('offline')
+      const others = ids.filter((_, i) => i !== 3)
+      const v2 = await release('2.0.0', 2)
+      await Promise.all(ids.map((id) => desired(id, 2, v2)))
+      await waitFor(allAt(others, 2), { timeoutMs: 20_000, what: 'the 7 others active on generation 2' })
+      expect(online.get(ids[3]!)).toBe(false)
+      expect(phases.get(ids[3]!)?.generation).toBe(1)
+      // each child kept its own state: separate directories, separate MCUs
+      expect(new Set(ports.map((p) => p.emulator.mcuId)).size).toBe(8)
+    } finally {
+      await gateway.close()
+      await controller.endAsync(true)
+      for (const p of ports) p.close()
+      await rm(stateDir, { recursive: true, force: true })
+    }
+  }, 60_000)
+})
