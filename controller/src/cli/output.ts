@@ -9,7 +9,7 @@ export interface Io {
 
 /** A plain text table: header row, then rows, columns padded to width. */
 export function table(headers: readonly string[], rows: readonly (readonly unknown[])[]): string {
-  const text = (c: unknown): string => (c === null || c === undefined ? '-' : typeof c === 'object' ? JSON.stringify(c) : JSON.stringify(c))
+  const text = (c: unknown): string => (c === null || c === undefined ? '-' : typeof c === 'string' ? c : JSON.stringify(c))
   const cells = [headers, ...rows.map((r) => r.map(text))]
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)))
   const line = (r: readonly string[]): string =>
