@@ -159,8 +159,8 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
         this.log.write('warn', 'telemetry drain interrupted', { err })
       },
     )
+    await this.reconciler.trial.recoverAtBoot() // before restoring: the interrupted candidate is never loaded again
     await restoreSlots(this)
-    await this.reconciler.trial.recoverAtBoot()
     if (this.state.active !== null) await this.driver.activate(this.state.active)
     const pending = this.state.pending
     this.state.pending = null

@@ -6,7 +6,8 @@ import { writeFileAtomic } from '../state/file-state-store.js'
 /**
  * A bounded FIFO of telemetry windows kept while the device is offline, mirrored to an append-only
  * JSON-lines file so that it survives a restart. When full, the oldest window is dropped and
- * counted. The file is compacted when a quarter of it is dead, so appends stay O(1) amortized.
+ * counted. Overflow compacts the file when a quarter of it is dead (appends stay O(1) amortized);
+ * sending rewrites it, once per acknowledged batch.
  */
 export class OfflineBuffer {
   private entries: TelemetryBody[] = []
@@ -79,11 +80,11 @@ export class OfflineBuffer {
       .catch(() => undefined)
       .then(async () => {
         const dead = this.fileLines + (line === null ? 0 : 1) - this.entries.length
-        if (dead > Math.max(16, this.capacity / 4) || this.entries.length === 0) {
+        if (line === null || dead > Math.max(16, this.capacity / 4)) {
           const text = this.entries.map((e) => JSON.stringify(e) + '\n').join('')
           await writeFileAtomic(dirname(path), basename(path), Buffer.from(text))
           this.fileLines = this.entries.length
-        } else if (line !== null) {
+        } else {
           await appendFile(path, line)
           this.fileLines++
         }

@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startPlainBroker, waitFor, type PlainBroker } from '@liquid-edge/test/harness'
+import { createFixture, type Fixture } from './support/fixture.js'
+
+let broker: PlainBroker
+beforeAll(async () => {
+  broker = await startPlainBroker()
+})
+afterAll(async () => {
+  await broker.close()
+})
+
+const soon = (): number => Date.now() + 10_000
+
+async function deviceOn(fx: Fixture, versions: string[]) {
+  const started = await fx.startAgent()
+  for (const [i, version] of versions.entries()) {
+    await fx.desired(i + 1, fx.model({ version, evaluation: true, energyBudgetMw: 500 }))
+    await fx.waitPhase('active', i + 1)
+  }
+  return started
+}
+
+describe('agent commands', () => {
+  it('refuses an expired command with AGENT_COMMAND_EXPIRED and runs nothing', async () => {
+    await using fx = await createFixture(broker.url)
+    const { driver } = await deviceOn(fx, ['1.0.0', '2.0.0'])
+    const id = await fx.command({ kind: 'rollback', expiresAt: Date.now() - 1, to: { to: 'previous' } })
+    const reply = await fx.waitReply(id)
+    expect(reply).toMatchObject({ ok: false, error: { code: 'AGENT_COMMAND_EXPIRED' } })
+    expect(driver.activeVersion).toBe('2.0.0')
+  })
+
+  it('answers a repeated command id with the first answer without running it again', async () => {
+    await using fx = await createFixture(broker.url)
+    const { driver } = await deviceOn(fx, ['1.0.0', '2.0.0'])
+    const id = await fx.command({ kind: 'rollback', expiresAt: soon(), to: { to: 'previous' } })
+    const first = await fx.waitReply(id)
+    expect(first).toMatchObject({ ok: true, result: { activeVersion: '1.0.0', changed: true } })
+    await fx.command({ kind: 'rollback', expiresAt: soon(), to: { to: 'previous' } }, id)
+    await waitFor(() => fx.replies.filter((r) => r.commandId === id).length === 2)
+    const [a, b] = fx.replies.filter((r) => r.commandId === id)
+    expect(b).toEqual(a)
+    expect(driver.activations).toEqual(['1.0.0', '2.0.0', '1.0.0'])
+  })
+
+  it('remembers answered command ids across a restart', async () => {
+    await using fx = await createFixture(broker.url)
+    const { agent, driver } = await deviceOn(fx, ['1.0.0', '2.0.0'])
+    const id = await fx.command({ kind: 'rollback', expiresAt: soon(), to: { to: 'previous' } })
+    await fx.waitReply(id)
+    await agent.close()
+    const restarted = await fx.startAgent({ driver })
+    await waitFor(() => restarted.agent.connected)
+    await fx.command({ kind: 'rollback', expiresAt: soon(), to: { to: 'previous' } }, id)
+    await waitFor(() => fx.replies.filter((r) => r.commandId === id).length === 2)
+    expect(driver.activeVersion).toBe('1.0.0')
+  })
+
+  it('refuses a rollback when there is no previous model', async () => {
+    await using fx = await createFixture(broker.url)
+    await deviceOn(fx, ['1.0.0'])
+    const reply = await fx.waitReply(await fx.command({ kind: 'rollback', expiresAt: soon(), to: { to: 'previous' } }))
+    expect(reply).toMatchObject({ ok: false, error: { code: 'AGENT_NO_PREVIOUS_MODEL' } })
+  })
+
+  it('rolls back to a named resident version', async () => {
+    await using fx = await createFixture(broker.url)
+    const { driver } = await deviceOn(fx, ['1.0.0', '2.0.0'])
+    const reply = await fx.waitReply(await fx.command({ kind: 'rollback', expiresAt: soon(), to: { to: 'version', version: '1.0.0' } }))
+    expect(reply).toMatchObject({ ok: true, result: { activeVersion: '1.0.0', changed: true } })
+    expect(driver.activeVersion).toBe('1.0.0')
+  })
+
+  it('answers ping, status, verify, profile and evaluate', async () => {
+    await using fx = await createFixture(broker.url)
+    const { driver } = await deviceOn(fx, ['1.0.0'])
+    driver.faults.energyMj = 0.01
+    const ping = await fx.waitReply(await fx.command({ kind: 'ping', expiresAt: soon() }))
+    expect(ping).toMatchObject({ ok: true, result: { kind: 'ping', agentVersion: '0.1.0' } })
+    const slots = await fx.waitReply(await fx.command({ kind: 'status', expiresAt: soon(), metric: 'slots' }))
+    expect(slots).toMatchObject({ ok: true, result: { slots: [{ slot: 'a', role: 'active' }] } })
+    const storage = await fx.waitReply(await fx.command({ kind: 'status', expiresAt: soon(), metric: 'storage' }))
+    expect(storage.ok && storage.result.kind === 'status' && storage.result.storage?.usedByModelsBytes).toBeGreaterThan(0)
+    const memory = await fx.waitReply(await fx.command({ kind: 'status', expiresAt: soon(), metric: 'memory' }))
+    expect(memory.ok && memory.result.kind === 'status' && memory.result.memory?.rssBytes).toBeGreaterThan(0)
+    const verify = await fx.waitReply(await fx.command({ kind: 'verify', expiresAt: soon(), suite: 'integration', samples: 50 }))
+    expect(verify).toMatchObject({ ok: true, result: { kind: 'verify', passed: true, modelVersion: '1.0.0' } })
+    expect(verify.ok && verify.result.kind === 'verify' && verify.result.checks.map((c) => c.name)).toEqual([
+      'golden',
+      'latency-p95',
+      'energy',
+    ])
+    const profile = await fx.waitReply(await fx.command({ kind: 'profile', expiresAt: soon(), metric: 'latency', samples: 100 }))
+    expect(profile).toMatchObject({ ok: true, result: { kind: 'profile', unit: 'ms', quantiles: { samples: 100, p50: 0.05 } } })
+    const energy = await fx.waitReply(await fx.command({ kind: 'profile', expiresAt: soon(), metric: 'energy', samples: 10 }))
+    expect(energy).toMatchObject({ ok: true, result: { unit: 'mW', quantiles: { samples: 10 } } })
+    const evaluation = await fx.waitReply(await fx.command({ kind: 'evaluate', expiresAt: soon(), dataset: 'validation' }))
+    expect(evaluation).toMatchObject({ ok: true, result: { kind: 'evaluate', samples: 3, correct: 3, accuracy: 1 } })
+    driver.faults.outputOffset = 1
+    const failing = await fx.waitReply(await fx.command({ kind: 'verify', expiresAt: soon(), suite: 'smoke' }))
+    expect(failing).toMatchObject({ ok: true, result: { passed: false, checks: [{ name: 'golden', passed: false }] } })
+  })
+
+  it('streams logs with follow in parts, the last one final', async () => {
+    await using fx = await createFixture(broker.url)
+    await deviceOn(fx, ['1.0.0'])
+    const id = await fx.command({ kind: 'logs', expiresAt: soon(), lines: 5, follow: true, followMs: 600 })
+    await waitFor(() => fx.replies.find((r) => r.commandId === id && r.part === 0))
+    await fx.command({ kind: 'ping', expiresAt: soon() })
+    const last = await fx.waitReply(id)
+    const parts = fx.replies.filter((r) => r.commandId === id)
+    expect(parts.map((p) => p.part)).toEqual(parts.map((_, i) => i))
+    expect(parts.slice(0, -1).every((p) => !p.final)).toBe(true)
+    expect(last.final).toBe(true)
+    const lines = parts.flatMap((p) => (p.ok && p.result.kind === 'logs' ? p.result.lines.map((l) => l.msg) : []))
+    expect(lines.some((l) => l.startsWith('command received') && l.includes('kind=ping'))).toBe(true)
+  })
+
+  it('refuses an undecodable command and keeps running', async () => {
+    await using fx = await createFixture(broker.url)
+    const { agent } = await deviceOn(fx, ['1.0.0'])
+    const refused: string[] = []
+    agent.on('messageRefused', (e) => refused.push(e.code))
+    await fx.controller.publishAsync(fx.codec.topics.cmd(fx.deviceId), '{"not":"a command"', { qos: 1 })
+    await waitFor(() => refused.length === 1)
+    expect(refused).toEqual(['PROTO_INVALID_JSON'])
+    const ping = await fx.waitReply(await fx.command({ kind: 'ping', expiresAt: soon() }))
+    expect(ping.ok).toBe(true)
+  })
+})

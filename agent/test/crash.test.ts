@@ -1,0 +1,145 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { AgentStateSchema } from '../src/state/agent-state.js'
+import { startPlainBroker, waitFor, type FakeFaults, type PlainBroker } from '@liquid-edge/test/harness'
+import { createFixture, type Fixture } from './support/fixture.js'
+
+let broker: PlainBroker
+beforeAll(async () => {
+  broker = await startPlainBroker()
+})
+afterAll(async () => {
+  await broker.close()
+})
+const children = new Set<Child>()
+afterEach(async () => {
+  for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) await kill(c)
+  children.clear()
+})
+
+const SCRIPT = join(import.meta.dirname, 'support', 'agent-process.ts')
+
+interface Child {
+  proc: ChildProcess
+  lines: Record<string, unknown>[]
+  exited: Promise<void>
+}
+
+/** Spawn a real agent process the way devices/ runs `liquid-agent` from source. */
+function spawnAgent(fx: Fixture, faultsByVersion: Record<string, FakeFaults> = {}): Child {
+  const config = {
+    deviceId: fx.deviceId,
+    root: fx.root,
+    stateDir: fx.stateDir,
+    brokerUrl: broker.url,
+    publicKeyPem: fx.keys.publicKeyPem,
+    faultsByVersion,
+  }
+  const proc = spawn(process.execPath, ['--conditions=@liquid-edge/source', '--import', 'tsx', SCRIPT, JSON.stringify(config)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const lines: Record<string, unknown>[] = []
+  createInterface({ input: proc.stdout }).on('line', (l) => {
+    try {
+      lines.push(JSON.parse(l) as Record<string, unknown>)
+    } catch {
+      // not ours
+    }
+  })
+  const exited = new Promise<void>((resolve) =>
+    proc.once('exit', () => {
+      resolve()
+    }),
+  )
+  const child = { proc, lines, exited }
+  children.add(child)
+  return child
+}
+
+async function kill(child: Child): Promise<void> {
+  child.proc.kill('SIGKILL')
+  await child.exited
+}
+
+async function stop(child: Child): Promise<void> {
+  child.proc.kill('SIGTERM')
+  await child.exited
+}
+
+/** The state file after a crash must parse and name a runnable active model. */
+async function persistedState(fx: Fixture) {
+  return AgentStateSchema.parse(JSON.parse(await readFile(join(fx.stateDir, 'agent-state.json'), 'utf8')))
+}
+
+async function onV1(fx: Fixture, faults: Record<string, FakeFaults> = {}): Promise<Child> {
+  const child = spawnAgent(fx, faults)
+  await fx.desired(1, fx.model({ version: '1.0.0' }))
+  await fx.waitPhase('active', 1, 20_000)
+  return child
+}
+
+describe('agent crash safety (killed child process)', () => {
+  it('resumes an interrupted download with a Range request after a kill', async () => {
+    await using fx = await createFixture(broker.url)
+    const first = await onV1(fx)
+    const v2 = fx.model({ version: '2.0.0' })
+    fx.artifacts.stallAfterBytes = 200
+    await fx.desired(2, v2)
+    await fx.waitPhase('downloading', 2)
+    const part = join(fx.stateDir, 'downloads', `${v2.sha256}.part`)
+    await waitFor(async () => (await stat(part).catch(() => null))?.size === 200, { what: 'a partial download' })
+    await kill(first)
+    const crashed = await persistedState(fx)
+    expect(crashed.active).not.toBeNull()
+    expect(crashed.slots[crashed.active ?? 'a']?.version).toBe('1.0.0')
+    fx.artifacts.stallAfterBytes = null
+    const second = spawnAgent(fx)
+    await waitFor(() => second.lines.find((l) => l.phase === 'active' && l.generation === 2), { timeoutMs: 20_000 })
+    expect(second.lines.find((l) => l.ready === true)).toMatchObject({ ready: true, active: '1.0.0' })
+    expect(fx.artifacts.requests.filter((r) => r.path.endsWith('2.0.0.liquid')).at(-1)?.range).toBe('bytes=200-')
+    await stop(second)
+  })
+
+  it('recovers a kill during staging: the old model still runs, then the update completes', async () => {
+    await using fx = await createFixture(broker.url)
+    const first = await onV1(fx, { '2.0.0': { hangLoad: true } })
+    await fx.desired(2, fx.model({ version: '2.0.0' }))
+    await waitFor(() => first.lines.find((l) => l.load === '2.0.0'), { what: 'staging of 2.0.0' })
+    await kill(first)
+    const crashed = await persistedState(fx)
+    expect(crashed.slots[crashed.active ?? 'a']?.version).toBe('1.0.0')
+    expect(Object.values(crashed.slots).filter((s) => s?.version === '2.0.0')).toEqual([])
+    const second = spawnAgent(fx)
+    await waitFor(() => second.lines.find((l) => l.phase === 'active' && l.generation === 2), { timeoutMs: 20_000 })
+    expect(second.lines.find((l) => l.ready === true)).toMatchObject({ ready: true, active: '1.0.0' })
+    expect(second.lines.at(-1)).toMatchObject({ active: '2.0.0' })
+    await stop(second)
+  })
+
+  it('counts a trial interrupted by a kill as failed and reverts at start (AGENT_TRIAL_INTERRUPTED)', async () => {
+    await using fx = await createFixture(broker.url)
+    const first = await onV1(fx)
+    await fx.desired(2, fx.model({ version: '2.0.0' }), { policy: { trialMs: 60_000, latencyThresholdMs: 5 } })
+    await waitFor(() => first.lines.find((l) => l.phase === 'trial' && l.active === '2.0.0'))
+    await kill(first)
+    expect((await persistedState(fx)).trial).not.toBeNull()
+    const second = spawnAgent(fx)
+    await waitFor(() => second.lines.find((l) => l.ready === true))
+    expect(second.lines.find((l) => l.ready === true)).toMatchObject({
+      active: '1.0.0',
+      phase: 'reverted',
+      code: 'AGENT_TRIAL_INTERRUPTED',
+    })
+    const reported = await fx.waitPhase('reverted', 2)
+    expect(reported.error?.code).toBe('AGENT_TRIAL_INTERRUPTED')
+    expect(reported.slots.map((s) => [s.role, s.model.version])).toEqual([['active', '1.0.0']])
+    // the retained desired state of generation 2 is not applied again
+    await fx.command({ kind: 'ping', expiresAt: Date.now() + 5000 }, 'after-restart')
+    await fx.waitReply('after-restart')
+    expect(second.lines.filter((l) => l.load === '2.0.0')).toEqual([])
+    await stop(second)
+  })
+})
