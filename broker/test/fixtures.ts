@@ -48,6 +48,8 @@ export function uid(label = 'dev'): string {
 /** Resolves when `client` emits `close` (the broker ended the connection). */
 export function closedEvent(client: { once(event: 'close', listener: () => void): unknown }): Promise<void> {
   return new Promise((resolve) => {
-    client.once('close', () => { resolve(); })
+    client.once('close', () => {
+      resolve()
+    })
   })
 }

@@ -23,7 +23,9 @@ async function accepts(port: number): Promise<boolean> {
       socket.destroy()
       resolve(true)
     })
-    socket.once('error', () => { resolve(false); })
+    socket.once('error', () => {
+      resolve(false)
+    })
   })
 }
 
