@@ -90,7 +90,15 @@ export function statsFromHash(h: Record<string, string>, devices: number): Windo
 }
 
 /** The metrics rules and dashboards read from window stats. */
-export const METRICS = ['error_rate', 'latency_avg', 'latency_p95', 'energy_avg', 'temperature_max', 'memory_used', 'inference_rate'] as const
+export const METRICS = [
+  'error_rate',
+  'latency_avg',
+  'latency_p95',
+  'energy_avg',
+  'temperature_max',
+  'memory_used',
+  'inference_rate',
+] as const
 export type WindowMetric = (typeof METRICS)[number]
 
 /** A metric's value over `stats` and the sample size behind it; value null = no data. */

@@ -1,0 +1,102 @@
+import type { LiveStore } from '../registry/live.js'
+import type { RolloutRepo } from '../rollout/repo.js'
+import type { Rollout } from '../rollout/types.js'
+import type { WindowStore } from '../telemetry/window-store.js'
+import { evaluateDeviceRule, evaluateRule, limitOf, tippingDevices, type DeviceFacts, type RuleResult } from './evaluate.js'
+import { isDeviceRule, type Rule } from './rule.js'
+
+export interface GatherDeps {
+  repo: RolloutRepo
+  live: LiveStore
+  windows: WindowStore
+}
+
+export interface Evaluation {
+  candidate: string
+  baseline: string | null
+  /** Devices sent the rollout's model (the candidate cohort). */
+  cohort: string[]
+  results: RuleResult[]
+}
+
+function modelKey(m: { name: string; version: string }): string {
+  return `${m.name}@${m.version}`
+}
+
+/** The baseline cohort: the model most of the rollout's devices ran before it. */
+function baselineOf(r: Rollout, froms: readonly ({ name: string; version: string } | null)[]): string | null {
+  const counts = new Map<string, number>()
+  for (const f of froms) if (f !== null && modelKey(f) !== modelKey(r.model)) counts.set(modelKey(f), (counts.get(modelKey(f)) ?? 0) + 1)
+  let best: string | null = null
+  for (const [k, n] of counts) if (best === null || n > (counts.get(best) ?? 0)) best = k
+  return best
+}
+
+function spanOf(rules: readonly Rule[], bucketMs: number): number {
+  let span = bucketMs
+  for (const r of rules) {
+    if (isDeviceRule(r)) continue
+    span = Math.max(span, Math.ceil(r.windowMs / bucketMs) * bucketMs + Math.ceil(r.sustainedMs / bucketMs) * bucketMs)
+  }
+  return span
+}
+
+async function deviceFacts(d: GatherDeps, cohort: readonly [string, number][]): Promise<DeviceFacts[]> {
+  const ids = cohort.map(([id]) => id)
+  const [views, crashes] = await Promise.all([d.live.views(ids), d.windows.crashes(ids)])
+  return cohort.map(([id, at], i) => ({
+    id,
+    dispatchedAt: at,
+    online: views[i]?.status?.online ?? null,
+    statusAt: views[i]?.status?.ts ?? null,
+    lastTelemetryAt: views[i]?.lastTelemetryAt ?? null,
+    lastCrashAt: crashes[i] ?? null,
+  }))
+}
+
+/** Read the windows and device facts a rollout's rules need, and judge every rule (pure judgement). */
+export async function evaluateRollout(d: GatherDeps, r: Rollout, rules: readonly Rule[], now: number): Promise<Evaluation> {
+  const progress = await d.repo.progress(r.id)
+  const entries = [...progress].filter(([, p]) => p.to.sha256 === r.model.sha256)
+  const cohort = entries.map(([id, p]) => [id, p.at] as [string, number])
+  const candidate = modelKey(r.model)
+  const baseline = baselineOf(
+    r,
+    entries.map(([, p]) => p.from),
+  )
+  const B = d.windows.bucketMs
+  const to = d.windows.bucketOf(now)
+  const from = d.windows.bucketOf(now - spanOf(rules, B) - B)
+  const needBaseline = baseline !== null && rules.some((x) => x.comparison === 'baseline')
+  const [cand, base, facts] = await Promise.all([
+    d.windows.series(candidate, from, to),
+    needBaseline ? d.windows.series(baseline, from, to) : Promise.resolve(null),
+    rules.some(isDeviceRule) ? deviceFacts(d, cohort) : Promise.resolve([]),
+  ])
+  const ctx = {
+    now,
+    bucketMs: B,
+    candidate: cand,
+    baseline: base,
+    budgets: { latencyThresholdMs: r.policy.latencyThresholdMs, energyBudgetMw: r.policy.energyBudgetMw },
+  }
+  const results: RuleResult[] = []
+  for (const rule of rules) {
+    if (isDeviceRule(rule)) {
+      results.push(evaluateDeviceRule(rule, facts, now))
+      continue
+    }
+    const res = evaluateRule(rule, ctx)
+    if (res.outcome === 'breached' && res.threshold !== null) {
+      const shares = await d.windows.shares(candidate, res.windowStart, res.windowStart + res.windowMs - B)
+      const members = new Set(cohort.map(([id]) => id))
+      res.devices = tippingDevices(
+        rule.metric,
+        shares.filter((s) => members.has(s.deviceId)),
+        limitOf(rule, ctx.budgets, res.baseline) ?? res.threshold,
+      )
+    }
+    results.push(res)
+  }
+  return { candidate, baseline, cohort: cohort.map(([id]) => id), results }
+}
