@@ -37,6 +37,28 @@ export const ConfigSchema = z.object({
   tickMs: ms.default(1000),
   leaseMs: ms.default(10_000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Telemetry windows (#7): bucket length, retention, and how often ingest flushes to Redis. */
+  telemetryBucketMs: ms.default(10_000),
+  telemetryRetentionMs: ms.default(3_600_000),
+  telemetryFlushMs: ms.default(100),
+  /** How often each active rollout's rules are evaluated. */
+  rulesEvalMs: ms.default(5000),
+  /** Scales every duration of the default rules (1 = the runbook; tests and demos shorten them). */
+  rulesTimeScale: z.coerce.number().positive().max(100).default(1),
+  /** Evaluate and report rules without acting, for every rollout. */
+  rulesDryRun: z.stringbool().or(z.boolean()).default(false),
+  /** POST alerts and decisions as JSON to this URL. */
+  alertWebhookUrl: z.url().optional(),
+  /** NATS: ingest telemetry from the broker's JetStream stream instead of MQTT, and publish events there. */
+  natsUrl: z.string().optional(),
+  natsStream: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .default('LLN'),
+  natsSubjectPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/)
+    .default('lln'),
 })
 export type Config = Readonly<z.output<typeof ConfigSchema>>
 

@@ -10,6 +10,7 @@ import type { Config } from './config.js'
 import { createKeys } from './keys.js'
 import { Metrics } from './api/metrics.js'
 import { buildServer } from './api/server.js'
+import { createTelemetry, type Telemetry } from './telemetry/telemetry.js'
 import { TokenStore } from './api/tokens.js'
 import { FsArtifactStore, type ArtifactStore } from './models/artifact-store.js'
 import { ModelStore } from './models/model-store.js'
@@ -59,7 +60,7 @@ export class Controller extends EventEmitter<ControllerEvents> {
     readonly live: LiveStore,
     readonly tokens: TokenStore,
     readonly commands: CommandClient,
-    private readonly parts: { redis: Redis; link: MqttLink; server: FastifyInstance },
+    private readonly parts: { redis: Redis; link: MqttLink; server: FastifyInstance; telemetry?: Telemetry },
   ) {
     super()
   }
@@ -67,6 +68,7 @@ export class Controller extends EventEmitter<ControllerEvents> {
   close(): Promise<void> {
     return (this.closing ??= (async () => {
       await this.parts.server.close()
+      await this.parts.telemetry?.close()
       await this.engine.close()
       await this.parts.link.close()
       await this.parts.redis.quit()
@@ -74,6 +76,11 @@ export class Controller extends EventEmitter<ControllerEvents> {
   }
   [Symbol.asyncDispose](): Promise<void> {
     return this.close()
+  }
+
+  /** Telemetry windows, rules and alerts (#7). */
+  get telemetry(): Telemetry | undefined {
+    return this.parts.telemetry
   }
 }
 
@@ -101,7 +108,8 @@ export async function createController(options: ControllerOptions): Promise<Cont
   const link = await MqttLink.connect({
     url: config.mqttUrl,
     root: config.root,
-    clientId: `liquid-controller-${instanceId}`,
+    // An authenticating broker requires client id = username; each replica needs its own credential.
+    clientId: config.mqttUsername ?? `liquid-controller-${instanceId}`,
     username: config.mqttUsername,
     password: config.mqttPassword,
     logger,
@@ -152,6 +160,22 @@ export async function createController(options: ControllerOptions): Promise<Cont
       await rollouts.rollback({ rolloutId: id, toPrevious: true }, `${id}.rollback`)
     },
   })
+  // Telemetry windows, rules and alerts (#7).
+  const telemetry = createTelemetry({
+    config,
+    redis,
+    keys,
+    repo,
+    live,
+    clock,
+    logger,
+    registry: metrics.registry,
+    publishFleetEvent: (b) => link.publishFleetEvent(b),
+    sendRollback: async (deviceId, commandId) => {
+      await link.publishCommand(deviceId, { kind: 'rollback', expiresAt: clock.now() + 600_000, to: { to: 'previous' } }, commandId)
+    },
+    nudge: (id) => getEngine().nudge(id),
+  })
   const ctl: { c: Controller | null } = { c: null }
   engine = new RolloutEngine({
     connection: redis,
@@ -165,7 +189,7 @@ export async function createController(options: ControllerOptions): Promise<Cont
     repo,
     registry,
     live,
-    signals: options.signals ?? (() => Promise.resolve([])),
+    signals: options.signals ?? ((r) => telemetry.signals(r)),
     onTransition: (r) => ctl.c?.emit('transitioned', r),
   })
   const onMessage = ingest({ live, repo, engine: getEngine, metrics, logger })
@@ -173,6 +197,12 @@ export async function createController(options: ControllerOptions): Promise<Cont
     onMessage(m).catch((err: unknown) => {
       logger.warn({ err }, 'ingest failed')
     })
+  })
+  link.on('message', (m) => {
+    telemetry.onMessage(m)
+  })
+  link.on('invalid', (error, topic) => {
+    telemetry.onInvalid(error, topic)
   })
   link.on('invalid', (error, topic) => {
     metrics.invalidMessages.inc({ code: error.code })
@@ -182,7 +212,9 @@ export async function createController(options: ControllerOptions): Promise<Cont
   if (config.adminToken !== undefined) await tokens.install(config.adminToken, 'bootstrap-admin', ['admin'])
   const commands = new CommandClient(link)
   await engine.start()
+  await telemetry.start()
   const server = await buildServer({
+    extraRoutes: telemetry.routes,
     registry,
     models,
     rollouts,
@@ -202,6 +234,7 @@ export async function createController(options: ControllerOptions): Promise<Cont
     redis,
     link,
     server,
+    telemetry,
   })
   ctl.c = c
   return c

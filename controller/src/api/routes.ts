@@ -20,6 +20,8 @@ export interface RouteDeps {
   live: LiveStore
   tokens: TokenStore
   commands: CommandClient
+  /** Routes of other parts (telemetry, rules, events: #7). */
+  extraRoutes?: RouteDef[]
 }
 
 const IdParams = z.strictObject({ id: DeviceIdSchema })
@@ -259,5 +261,5 @@ function rolloutRoutes(d: RouteDeps): RouteDef[] {
 }
 
 export function apiRoutes(d: RouteDeps): RouteDef[] {
-  return [...deviceRoutes(d), ...modelRoutes(d), ...rolloutRoutes(d)]
+  return [...deviceRoutes(d), ...modelRoutes(d), ...rolloutRoutes(d), ...(d.extraRoutes ?? [])]
 }
