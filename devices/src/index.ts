@@ -70,3 +70,25 @@ export {
 export { FleetDevice } from './fleet/fleet-device.js'
 export { LinkProxy, connectClientId } from './fleet/link-proxy.js'
 export { corruptingFetcher } from './fleet/corrupting-fetcher.js'
+export {
+  Stm32Driver,
+  createStm32Driver,
+  Stm32Emulator,
+  STM32H743,
+  attachEmulator,
+  openMockPort,
+  exposeOnPty,
+  openPty,
+  createStm32Gateway,
+  Stm32Gateway,
+  registerStm32Commands,
+  gatewayCommand,
+  emulateStm32Command,
+  startPtyEmulators,
+  type Stm32DriverOptions,
+  type Stm32EmulatorOptions,
+  type Stm32Profile,
+  type EmulatedPort,
+  type LineOptions,
+  type Stm32GatewayOptions,
+} from './stm32/index.js'
