@@ -23,7 +23,7 @@ import { AgentMetrics } from './http/metrics.js'
 import { startLocalHttp, type LocalHttpServer } from './http/http-server.js'
 import type { AgentInternals } from './internals.js'
 import { AgentLog } from './log/agent-log.js'
-import { parseSettings, type AgentOptions, type AgentSettings } from './options.js'
+import type { AgentOptions, AgentSettings } from './options.js'
 import {
   systemClock,
   type ArtifactFetcher,
@@ -34,34 +34,18 @@ import {
   type StateStore,
 } from './ports.js'
 import { initialState, loadState, reportedBody, saveState, type AgentState } from './state/agent-state.js'
-import { createFileStateStore } from './state/file-state-store.js'
 import { OfflineBuffer } from './telemetry/offline-buffer.js'
 import { TelemetryPublisher } from './telemetry/telemetry-publisher.js'
 import { TelemetryWindow } from './telemetry/window.js'
-import { createMqttTransport } from './transport/mqtt-transport.js'
 import type { AgentTransport, InboundKind } from './transport/transport.js'
 import { createHttpFetcher } from './update/http-fetcher.js'
 import { Reconciler } from './update/reconciler.js'
 import { restoreSlots } from './update/slots.js'
 import { toPublicKey } from './update/verify-package.js'
 
-/** Events of an {@link Agent} (names in the past tense). */
-export interface AgentEvents {
-  /** The MQTT session is up (subscribed, status online). */
-  connected: []
-  disconnected: []
-  /** The update phase changed; `error` is the reason code on `failed` and `reverted`. */
-  phaseChanged: [phase: Phase, error: ErrorPayload | null]
-  /** A trial ended: confirmed, or reverted locally with its reason. */
-  trialEnded: [outcome: { confirmed: boolean; error: ErrorPayload | null }]
-  /** A telemetry window closed (sent live or buffered). */
-  windowClosed: [window: TelemetryBody]
-  /** A command was answered. */
-  commandAnswered: [reply: ReplyBody]
-  /** An inbound message was refused (undecodable, wrong device, invalid schema); it was counted and dropped. */
-  messageRefused: [error: { code: string; message: string }]
-  error: [error: Error]
-}
+import type { AgentEvents } from './events.js'
+
+export type { AgentEvents }
 
 /**
  * The device agent: one device's MQTT session, desired-state reconciler with A/B slots and
@@ -79,7 +63,7 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
   readonly agentVersion: string
   readonly startedAt: number
   readonly manifests: Record<SlotName, PackageManifest | null> = { a: null, b: null }
-  readonly metrics = new AgentMetrics()
+  private m: AgentMetrics | null = null
   state: AgentState = initialState()
   private readonly codec: Codec
   private readonly reconciler: Reconciler
@@ -103,8 +87,10 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
     this.deviceId = settings.deviceId
     this.driver = options.driver
     this.clock = options.clock ?? systemClock
-    this.log = new AgentLog((options.logger ?? pino({ level: 'silent' })).child({ component: 'agent', deviceId: this.deviceId }), () =>
-      this.clock.now(),
+    this.log = new AgentLog(
+      (options.logger ?? pino({ level: 'silent' })).child({ component: 'agent', deviceId: this.deviceId }),
+      () => this.clock.now(),
+      settings.logLines,
     )
     this.store = store
     this.fetcher = options.fetcher ?? createHttpFetcher(options.download)
@@ -115,11 +101,24 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
     this.codec = createCodec({ root: settings.root })
     this.reconciler = new Reconciler(this)
     this.reconciler.trial.onOutcome = ({ confirmed, error }) => {
-      if (!confirmed) this.metrics.reverts.inc()
+      if (!confirmed) this.m?.reverts.inc()
       this.emit('trialEnded', { confirmed, error: error === null ? null : toErrorPayload(error) })
     }
     this.commands = new CommandRunner(this, commandHandler(this, this.reconciler), (body) => this.sendReply(body))
     this.window = new TelemetryWindow(this.clock.now())
+  }
+
+  /**
+   * Prometheus metrics in the agent's own registry. Created on first use (or with the local HTTP
+   * API), so that fleets of thousands of agents in one process do not pay for them.
+   */
+  get metrics(): AgentMetrics {
+    if (this.m === null) {
+      this.m = new AgentMetrics()
+      this.m.setPhase(this.state.phase)
+      this.m.connected.set(this.transport.connected ? 1 : 0)
+    }
+    return this.m
   }
 
   /** The URL of the local HTTP API, when enabled. */
@@ -166,9 +165,12 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
     this.state.pending = null
     if (pending !== null && this.state.phase !== 'failed') this.state.phase = 'idle'
     await this.commit()
-    this.metrics.setPhase(this.state.phase)
+    this.m?.setPhase(this.state.phase)
     this.event({ event: 'started', ...(this.model === null ? {} : { model: this.model }) })
-    if (this.settings.http !== null) this.http = await startLocalHttp(this, this.settings.http.port, this.settings.http.host)
+    if (this.settings.http !== null) {
+      this.metrics.setPhase(this.state.phase)
+      this.http = await startLocalHttp(this, this.settings.http.port, this.settings.http.host)
+    }
     if (this.settings.telemetryTimer) this.armWindow()
     await this.transport.start({
       message: (kind, payload) => {
@@ -178,7 +180,7 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
         this.onConnected()
       },
       disconnected: () => {
-        this.metrics.connected.set(0)
+        this.m?.connected.set(0)
         this.log.write('info', 'disconnected')
         this.emit('disconnected')
       },
@@ -196,7 +198,7 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
   }
 
   private onConnected(): void {
-    this.metrics.connected.set(1)
+    this.m?.connected.set(1)
     this.log.write('info', 'connected', { session: this.state.session })
     void this.publishReported().catch(() => undefined)
     const events = this.pendingEvents
@@ -211,7 +213,7 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
     if (payload.byteLength === 0) return // a cleared retained message
     const decoded = this.codec.decode(topic, payload)
     if (!decoded.ok) {
-      this.metrics.refused.inc({ code: decoded.error.code })
+      this.m?.refused.inc({ code: decoded.error.code })
       this.log.write('warn', 'message refused', { kind, code: decoded.error.code, reason: decoded.error.message })
       this.emit('messageRefused', { code: decoded.error.code, message: decoded.error.message })
       return
@@ -237,7 +239,7 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
     this.state.phase = phase
     this.state.error = error
     await this.commit()
-    this.metrics.setPhase(phase)
+    this.m?.setPhase(phase)
     this.log.write(error === null ? 'info' : 'warn', 'phase changed', { phase, ...(error === null ? {} : { code: error.code }) })
     this.emit('phaseChanged', phase, error)
   }
@@ -278,13 +280,13 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
     } catch (err) {
       this.window.record(null, null)
       this.reconciler.trial.record(null)
-      this.metrics.inferences.inc({ result: 'error' })
+      this.m?.inferences.inc({ result: 'error' })
       throw err
     }
     this.window.record(result.latencyMs, result.energyMj)
     this.reconciler.trial.record(result.latencyMs)
-    this.metrics.inferences.inc({ result: 'ok' })
-    this.metrics.latency.observe(result.latencyMs / 1000)
+    this.m?.inferences.inc({ result: 'ok' })
+    this.m?.latency.observe(result.latencyMs / 1000)
     return { ...result, modelVersion: manifest.version }
   }
 
@@ -318,7 +320,7 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
     const body = this.window.close(this.clock.now(), seq, this.model, sensors, 0)
     this.reconciler.trial.onWindow(sensors?.powerMw ?? null)
     await this.telemetry.send(body)
-    this.metrics.buffered.set(this.telemetry.buffered)
+    this.m?.buffered.set(this.telemetry.buffered)
     this.emit('windowClosed', body)
     return body
   }
@@ -398,32 +400,4 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
     await this.publish('reply', deviceMessage('reply', this.deviceId, body, { ts: this.clock.now() }))
     this.emit('commandAnswered', body)
   }
-}
-
-/**
- * Create and start an agent: recover its state (an interrupted trial reverts), restore the model
- * slots into the driver, start the local HTTP API, telemetry and the MQTT session. Resolves when
- * ready (not when connected: the session connects and reconnects in the background).
- * @throws {FleetError} `CONFIG_INVALID` on bad options
- */
-export async function createAgent(options: AgentOptions): Promise<Agent> {
-  const settings = parseSettings(options)
-  const store = options.stateStore ?? (await createFileStateStore(settings.stateDir))
-  const transport =
-    options.transport ??
-    createMqttTransport({
-      ...(options.mqtt ?? { url: '' }),
-      deviceId: settings.deviceId,
-      root: settings.root,
-      ...(options.clock === undefined ? {} : { clock: options.clock }),
-      ...(options.logger === undefined ? {} : { logger: options.logger.child({ component: 'mqtt', deviceId: settings.deviceId }) }),
-    })
-  const agent = new Agent(settings, options, store, transport)
-  try {
-    await agent.start()
-  } catch (err) {
-    await agent.close().catch(() => undefined)
-    throw err
-  }
-  return agent
 }

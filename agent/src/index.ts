@@ -1,5 +1,7 @@
 /** @liquid-edge/agent — the device runtime. Drivers implement the ports declared here. */
-export { Agent, createAgent, type AgentEvents } from './agent.js'
+export { Agent } from './agent.js'
+export { createAgent } from './create-agent.js'
+export type { AgentEvents } from './events.js'
 export { AgentSettingsSchema, type AgentOptions, type AgentSettings } from './options.js'
 export {
   systemClock,

@@ -27,6 +27,8 @@ export const AgentSettingsSchema = z.object({
     .object({ port: z.number().int().min(0).max(65535), host: z.string().default('127.0.0.1') })
     .nullable()
     .default(null),
+  /** Log lines kept for the `logs` command. @defaultValue 500 */
+  logLines: z.number().int().min(1).max(100_000).default(500),
   /** Reported as `agentVersion`. @defaultValue '0.1.0' */
   agentVersion: z.string().max(64).default('0.1.0'),
 })
