@@ -1,0 +1,184 @@
+import * as z from 'zod'
+import type { CommandResult } from '@liquid-edge/protocol'
+import { commonReasons, verdictOf, type ReportBase } from '../report.js'
+import { BenchmarkRequestSchema } from '../requests.js'
+import { groupBy, round } from '../stats.js'
+import { fanOut, type RunbookContext } from './context.js'
+import { fleetQuantiles, profileRows, type Quantiles } from './profile.js'
+
+type ProfileResult = Extract<CommandResult, { kind: 'profile' }>
+
+const QuantilesSchema = z.object({
+  samples: z.number(),
+  mean: z.number(),
+  p50: z.number(),
+  p95: z.number(),
+  p99: z.number(),
+  max: z.number(),
+})
+
+/**
+ * The baseline file `benchmark --output` writes and `compare --baseline` reads (format version 1).
+ * One group per model version × hardware class: latency quantiles (ms) and power quantiles (mW) as
+ * the devices measured them during the run, the error rate from their telemetry over the run.
+ */
+export const BaselineSchema = z.object({
+  format: z.literal('liquid-lln/baseline'),
+  version: z.literal(1),
+  createdAt: z.number(),
+  target: z.string(),
+  durationMs: z.number(),
+  groups: z.array(
+    z.object({
+      model: z.string().nullable(),
+      hardware: z.string(),
+      devices: z.number().int(),
+      latencyMs: QuantilesSchema.nullable(),
+      energyMw: QuantilesSchema.nullable(),
+      errorRate: z.number().nullable(),
+      inferences: z.number().int(),
+    }),
+  ),
+  devices: z.array(
+    z.object({
+      deviceId: z.string(),
+      hardware: z.string(),
+      model: z.string().nullable(),
+      latencyMs: QuantilesSchema.nullable(),
+      energyMw: QuantilesSchema.nullable(),
+      errorRate: z.number().nullable(),
+    }),
+  ),
+})
+export type Baseline = z.infer<typeof BaselineSchema>
+export type BaselineGroup = Baseline['groups'][number]
+
+export interface BenchmarkReport extends ReportBase {
+  baseline: Baseline
+}
+
+/** `benchmark`: profile latency and energy for `durationMs` on every device at once, plus telemetry error rates → a baseline. */
+export async function benchmark(ctx: RunbookContext, req: z.output<typeof BenchmarkRequestSchema>): Promise<BenchmarkReport> {
+  const timeoutMs = Math.max(req.timeoutMs, req.durationMs + 10_000)
+  const one = (metric: 'latency' | 'energy') =>
+    fanOut<ProfileResult>(ctx, 'benchmark', { ...req, timeoutMs }, { kind: 'profile', metric, durationMs: req.durationMs, expiresAt: 0 })
+  const [lat, en] = await Promise.all([one('latency'), one('energy')])
+  const [latRows, enRows] = await Promise.all([profileRows(ctx, 'latency', lat.ok), profileRows(ctx, 'energy', en.ok)])
+  const energyOf = new Map(enRows.results.map((r) => [r.deviceId, r.quantiles]))
+  const devices = latRows.results.map((r) => {
+    const t = ctx.telemetry.device(r.deviceId, req.durationMs + 2000)
+    return {
+      deviceId: r.deviceId,
+      hardware: r.hardware,
+      model: r.model,
+      latencyMs: r.quantiles,
+      energyMw: energyOf.get(r.deviceId) ?? null,
+      errorRate: round(t?.errorRate ?? null),
+      inferences: t?.inferences ?? 0,
+    }
+  })
+  const groups = [...groupBy(devices, (d) => `${d.model ?? 'none'}|${d.hardware}`)].map(([, list]) => {
+    const inferences = list.reduce((a, d) => a + d.inferences, 0)
+    const errors = list.reduce((a, d) => a + (d.errorRate ?? 0) * d.inferences, 0)
+    const first = list[0]
+    return {
+      model: first?.model ?? null,
+      hardware: first?.hardware ?? 'unknown',
+      devices: list.length,
+      latencyMs: fleetQuantiles(list.flatMap((d) => (d.latencyMs === null ? [] : [d.latencyMs]))),
+      energyMw: fleetQuantiles(list.flatMap((d) => (d.energyMw === null ? [] : [d.energyMw]))),
+      errorRate: inferences === 0 ? null : round(errors / inferences),
+      inferences,
+    }
+  })
+  const base = { ...lat.base, finishedAt: ctx.clock.now() }
+  const { fail, note } = commonReasons(base, req)
+  return {
+    ...base,
+    baseline: {
+      format: 'liquid-lln/baseline',
+      version: 1,
+      createdAt: base.finishedAt,
+      target: req.target,
+      durationMs: req.durationMs,
+      groups,
+      devices: devices.map(({ inferences: _i, ...d }) => d),
+    },
+    verdict: verdictOf(fail),
+    reasons: [...fail, ...note],
+  }
+}
+
+export const CompareRequestSchema = BenchmarkRequestSchema.extend({
+  baseline: BaselineSchema,
+  /** Relative change of latency or power that counts as a regression. */
+  tolerance: z.number().min(0).max(10).default(0.1),
+  /** Absolute change of the error rate that counts as a regression. */
+  errorRateTolerance: z.number().min(0).max(1).default(0.01),
+})
+export type CompareRequest = z.output<typeof CompareRequestSchema>
+
+export interface MetricDiff {
+  hardware: string
+  model: string | null
+  baselineModel: string | null
+  metric: string
+  baseline: number | null
+  current: number | null
+  change: number | null
+  verdict: 'better' | 'same' | 'worse' | 'no-data'
+}
+
+/** The baseline group to compare a current group with: same model and hardware, else same hardware. */
+export function matchGroup(baseline: Baseline, g: { model: string | null; hardware: string }): BaselineGroup | null {
+  return (
+    baseline.groups.find((b) => b.model === g.model && b.hardware === g.hardware) ??
+    baseline.groups.filter((b) => b.hardware === g.hardware).sort((a, b) => b.devices - a.devices)[0] ??
+    null
+  )
+}
+
+function diff(
+  metric: string,
+  b: number | null,
+  c: number | null,
+  relTol: number,
+  absolute: boolean,
+): Pick<MetricDiff, 'metric' | 'baseline' | 'current' | 'change' | 'verdict'> {
+  if (b === null || c === null) return { metric, baseline: b, current: c, change: null, verdict: 'no-data' }
+  const change = absolute ? c - b : b === 0 ? (c === 0 ? 0 : Infinity) : (c - b) / b
+  const verdict = change > relTol ? 'worse' : change < -relTol ? 'better' : 'same'
+  return { metric, baseline: b, current: c, change: round(change), verdict }
+}
+
+export interface CompareReport extends ReportBase {
+  tolerance: number
+  metrics: MetricDiff[]
+  current: Baseline
+}
+
+/** `compare`: a fresh benchmark against a baseline file; a verdict per metric, failing on any regression. */
+export async function compare(ctx: RunbookContext, req: CompareRequest): Promise<CompareReport> {
+  const { baseline, tolerance, errorRateTolerance, ...bench } = req
+  const now = await benchmark(ctx, bench)
+  const metrics: MetricDiff[] = []
+  for (const g of now.baseline.groups) {
+    const b = matchGroup(baseline, g)
+    const head = { hardware: g.hardware, model: g.model, baselineModel: b?.model ?? null }
+    const q = (x: Quantiles | null | undefined, k: keyof Quantiles): number | null => (x === null || x === undefined ? null : x[k])
+    for (const k of ['p50', 'p95', 'p99'] as const)
+      metrics.push({ ...head, ...diff(`latency.${k}`, q(b?.latencyMs, k), q(g.latencyMs, k), tolerance, false) })
+    metrics.push({ ...head, ...diff('energy.mean', q(b?.energyMw, 'mean'), q(g.energyMw, 'mean'), tolerance, false) })
+    metrics.push({ ...head, ...diff('errorRate', b?.errorRate ?? null, g.errorRate, errorRateTolerance, true) })
+  }
+  const fail = now.reasons.filter((r) => !r.endsWith('— allowed'))
+  const note = now.reasons.filter((r) => r.endsWith('— allowed'))
+  for (const m of metrics.filter((x) => x.verdict === 'worse')) {
+    fail.push(
+      `${m.hardware} ${m.metric}: ${round(m.baseline)} → ${round(m.current)} (${m.change === null ? '' : `${m.change > 0 ? '+' : ''}${round(m.change * 100, 1)}%`})`,
+    )
+  }
+  if (metrics.every((m) => m.verdict === 'no-data')) note.push('no metric could be compared (no matching hardware class or no data)')
+  const { baseline: current, ...rest } = now
+  return { ...rest, verb: 'compare', tolerance, metrics, current, verdict: verdictOf(fail), reasons: [...fail, ...note] }
+}
