@@ -125,3 +125,31 @@ export function api(c: Controller, token = ADMIN) {
     return { status: res.status, body: (text === '' ? {} : JSON.parse(text)) as T }
   }
 }
+
+export interface FleetSetup {
+  ids: string[]
+  v1: { name: string; version: string; sha256: string }
+  v2: { name: string; version: string; sha256: string }
+}
+
+/** Register `n` devices (labels env=staging, hw alternating), push kws 1.0.0 and 2.0.0. Devices start on 1.0.0. */
+export async function setupFleet(c: Controller, env: Env, n: number, prefix = 'dev'): Promise<FleetSetup> {
+  const ids = Array.from({ length: n }, (_, i) => `${prefix}-${i}`)
+  await c.registry.addMany(ids.map((id, i) => ({ id, labels: { env: 'staging', hw: i % 2 === 0 ? 'stm32h743' : 'rpi4' } })))
+  const a = (await c.models.push(makePackage(env.publisher, 'kws', '1.0.0'))).record
+  const b = (await c.models.push(makePackage(env.publisher, 'kws', '2.0.0'))).record
+  return { ids, v1: { name: a.name, version: a.version, sha256: a.sha256 }, v2: { name: b.name, version: b.version, sha256: b.sha256 } }
+}
+
+/** Wait until the rollout reaches `state`; returns it. */
+export async function waitForState(c: Controller, id: string, state: string | string[], timeoutMs = 15_000) {
+  const states = typeof state === 'string' ? [state] : state
+  const { waitFor } = await import('@liquid-edge/test/harness')
+  return waitFor(
+    async () => {
+      const r = await c.repo.find(id)
+      return r !== null && states.includes(r.state) ? r : null
+    },
+    { timeoutMs, what: `rollout ${id} to be ${states.join('|')}` },
+  )
+}

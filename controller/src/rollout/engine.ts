@@ -46,6 +46,8 @@ export class RolloutEngine {
   private readonly queue: Queue
   private readonly worker: Worker
   private closed = false
+  /** Ticks in flight per rollout in this process: a second request coalesces into one re-run. */
+  private readonly inFlight = new Map<string, { again: boolean; done: Promise<boolean> }>()
 
   constructor(private readonly o: EngineOptions) {
     const common = { connection: o.connection, prefix: o.bullPrefix }
@@ -90,8 +92,32 @@ export class RolloutEngine {
     await this.tick(data.data.rolloutId)
   }
 
-  /** One tick of one rollout (exported for tests). Returns false when another controller holds the lease. */
-  async tick(rolloutId: string): Promise<boolean> {
+  /** One tick of one rollout; concurrent requests in this process coalesce (never two at once). */
+  tick(rolloutId: string): Promise<boolean> {
+    const running = this.inFlight.get(rolloutId)
+    if (running !== undefined) {
+      running.again = true
+      return running.done
+    }
+    const entry = { again: false, done: Promise.resolve(true) }
+    entry.done = (async () => {
+      try {
+        let result = await this.tickOnce(rolloutId)
+        while (entry.again && !this.closed) {
+          entry.again = false
+          result = await this.tickOnce(rolloutId)
+        }
+        return result
+      } finally {
+        this.inFlight.delete(rolloutId)
+      }
+    })()
+    this.inFlight.set(rolloutId, entry)
+    return entry.done
+  }
+
+  /** Returns false when another controller holds the lease. */
+  private async tickOnce(rolloutId: string): Promise<boolean> {
     const { repo, instanceId, leaseMs } = this.o
     if (!(await repo.lease(rolloutId, instanceId, leaseMs))) return false
     const r = await repo.find(rolloutId)

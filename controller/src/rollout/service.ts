@@ -228,6 +228,17 @@ export class RolloutService {
     const id = deterministicId ?? `rb-${randomUUID().slice(0, 13)}`
     await this.supersede(owners, id, 'rolled-back')
     if (of !== null && !owners.includes(of.id) && !TERMINAL_STATES.has(of.state)) await this.supersede([of.id], id, 'rolled-back')
+    if (of?.state === 'completed') {
+      const reason = `rolled back by ${id}`
+      await this.d.repo.update(
+        of.id,
+        (cur) => ({
+          next: { ...cur, state: 'rolled-back', reason },
+          events: [this.event(cur, 'rollout-rolled-back', reason, 'rolled-back')],
+        }),
+        now,
+      )
+    }
     const r: Rollout = {
       id,
       name: null,

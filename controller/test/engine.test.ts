@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest'
+import { startFakeDevices, waitFor } from '@liquid-edge/test/harness'
+import { setupFleet, testEnv, waitForState } from './helpers.js'
+
+describe('rollout engine against fake devices', () => {
+  it('failing gate pauses the rollout when a canary device fails, and resume continues after a fix', async () => {
+    await using env = await testEnv()
+    const c = await env.start()
+    const { ids, v1 } = await setupFleet(c, env, 6)
+    await using devices = await startFakeDevices({ url: env.broker.url, root: env.root, initialModel: v1 }, ids, (id) =>
+      id === 'dev-0' ? { behaviour: 'fail' } : {},
+    )
+    const r = await c.rollouts.deploy({
+      model: { name: 'kws', version: '2.0.0' },
+      target: 'env=staging',
+      strategy: 'canary',
+      canary: ['dev-0', 'dev-1'],
+      steps: [{ percent: 100 }],
+    })
+    const paused = await waitForState(c, r.id, 'paused')
+    expect(paused.step).toBe(0)
+    expect(paused.counts.failed).toBe(1)
+    expect(paused.reason).toMatch(/1 of 2 devices failed/)
+    // Devices outside the canary never heard of the rollout.
+    for (const d of devices.slice(2)) expect(d.desiredSeen).toEqual([])
+    const progress = await c.repo.progress(r.id)
+    expect(progress.get('dev-0')?.error).toMatch(/AGENT_SHA256_MISMATCH/)
+  })
+
+  it('silent devices are counted as silent (never as success) when the step deadline passes', async () => {
+    await using env = await testEnv()
+    const c = await env.start()
+    const { ids, v1 } = await setupFleet(c, env, 4)
+    await using _devices = await startFakeDevices({ url: env.broker.url, root: env.root, initialModel: v1 }, ids, (id) =>
+      id === 'dev-3' ? { behaviour: 'silent' } : {},
+    )
+    const r = await c.rollouts.deploy({
+      model: { name: 'kws', version: '2.0.0' },
+      target: 'env=staging',
+      strategy: 'all',
+      stepDeadlineMs: 800,
+      gate: { successThreshold: 0.5, failureThreshold: 0.5, minSamples: 1, onFailure: 'pause' },
+    })
+    const done = await waitForState(c, r.id, 'completed')
+    expect(done.counts).toMatchObject({ succeeded: 3, silent: 1, failed: 0 })
+    expect((await c.repo.progress(r.id)).get('dev-3')?.outcome).toBe('silent')
+  })
+
+  it('rollback to previous touches exactly the devices the rollout changed, and repeating it touches none', async () => {
+    await using env = await testEnv()
+    const c = await env.start()
+    const { ids, v1, v2 } = await setupFleet(c, env, 8)
+    await using devices = await startFakeDevices({ url: env.broker.url, root: env.root, initialModel: v1 }, ids)
+    const r = await c.rollouts.deploy({ model: { name: 'kws', version: '2.0.0' }, target: 'env=staging', steps: [{ percent: 50 }] })
+    await waitForState(c, r.id, 'completed')
+    const changed = devices.filter((d) => d.active?.sha256 === v2.sha256).map((d) => d.id)
+    expect(changed).toHaveLength(4)
+    const seenBefore = new Map(devices.map((d) => [d.id, d.desiredSeen.length]))
+    const rb = await c.rollouts.rollback({ rolloutId: r.id, toPrevious: true })
+    expect(rb.touched).toBe(4)
+    expect(rb.rollout?.devices?.sort()).toEqual([...changed].sort())
+    await waitForState(c, rb.rollout?.id ?? '', 'completed')
+    for (const d of devices) {
+      expect(d.active?.sha256).toBe(v1.sha256)
+      expect(d.desiredSeen.length - (seenBefore.get(d.id) ?? 0)).toBe(changed.includes(d.id) ? 1 : 0)
+      expect(new Set(d.desiredSeen).size).toBe(d.desiredSeen.length)
+    }
+    expect((await c.repo.get(r.id)).state).toBe('rolled-back')
+    const again = await c.rollouts.rollback({ rolloutId: r.id, toPrevious: true })
+    expect(again).toMatchObject({ rollout: null, touched: 0, unchanged: 4 })
+    const byTarget = await c.rollouts.rollback({ target: 'env=staging', toVersion: '1.0.0', model: 'kws' })
+    expect(byTarget.touched).toBe(0)
+  })
+
+  it('a new rollout over busy devices is refused unless it supersedes', async () => {
+    await using env = await testEnv()
+    const c = await env.start()
+    const { ids, v1 } = await setupFleet(c, env, 3)
+    await using _devices = await startFakeDevices({ url: env.broker.url, root: env.root, initialModel: v1 }, ids, () => ({
+      behaviour: 'silent',
+    }))
+    const first = await c.rollouts.deploy({ model: { name: 'kws', version: '2.0.0' }, target: 'env=staging', strategy: 'all' })
+    await expect(c.rollouts.deploy({ model: { name: 'kws', version: '1.0.0' }, target: 'hw=rpi4', strategy: 'all' })).rejects.toMatchObject(
+      { code: 'ROLLOUT_CONFLICT' },
+    )
+    const second = await c.rollouts.deploy({
+      model: { name: 'kws', version: '1.0.0' },
+      target: 'hw=rpi4',
+      strategy: 'all',
+      supersede: true,
+    })
+    expect((await c.repo.get(first.id)).state).toBe('aborted')
+    expect(second.supersedes).toEqual([first.id])
+    await waitFor(async () => (await c.repo.get(first.id)).finalized, { what: 'superseded rollout finalized' })
+  })
+})
