@@ -4,19 +4,23 @@
  * package tools (`model keygen|pack|inspect|verify|demo|build-cfc`).
  */
 import { Command } from 'commander'
-import { modelCommand } from '../cli/model.js'
-import { runCommand } from '../cli/run.js'
-import { simulateCommand } from '../cli/simulate.js'
 
 // The composition root: the only place that reads the environment.
 const env = process.env
+
+/** Subcommands, loaded only when used (the agent and onnxruntime take a while to import). */
+const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
+  run: async () => (await import('../cli/run.js')).runCommand(env),
+  simulate: async () => (await import('../cli/simulate.js')).simulateCommand(env),
+  model: async () => (await import('../cli/model.js')).modelCommand(),
+}
 
 const program = new Command('liquid-agent')
   .description('Liquid Edge device agent, simulated fleets and .liquid model packages')
   .version('0.1.0')
   .enablePositionalOptions()
-  .addCommand(runCommand(env))
-  .addCommand(simulateCommand(env))
-  .addCommand(modelCommand())
+const wanted = process.argv[2]
+const load = wanted === undefined ? undefined : SUBCOMMANDS[wanted]
+for (const make of load === undefined ? Object.values(SUBCOMMANDS) : [load]) program.addCommand(await make())
 
 await program.parseAsync(process.argv)
