@@ -25,7 +25,6 @@ export function registerTelemetryMetrics(o: TelemetryMetricsOptions): { decision
   const registers = [o.registry]
   const span = o.spanMs ?? 60_000
   const labelNames = ['model', 'version', 'cohort'] as const
-  // Registered after the collector below, which fills them (prom-client gathers in registration order).
   const g = (name: string, help: string, extra: string[] = []): Gauge =>
     new Gauge({ name, help, labelNames: [...labelNames, ...extra], registers: [] })
   const rate = g('lln_cohort_inference_rate', 'Inferences per second over the last minute')
@@ -68,44 +67,53 @@ export function registerTelemetryMetrics(o: TelemetryMetricsOptions): { decision
     labelNames: ['action'],
     registers,
   })
-  // One collector fills every cohort gauge (one Redis pass per scrape).
-  new Gauge({
-    name: 'lln_cohort_windows',
-    help: 'Telemetry windows received over the last minute',
-    labelNames,
-    registers,
-    async collect() {
-      for (const x of [this, rate, errors, latency, energy, temp, online]) x.reset()
-      const roles = new Map<string, string>()
-      for (const { states } of await o.states()) {
-        roles.set(states.candidate, 'candidate')
-        if (states.baseline !== null && !roles.has(states.baseline)) roles.set(states.baseline, 'baseline')
-      }
-      const now = Date.now()
-      for (const cohort of await o.windows.cohorts()) {
-        const s = await o.windows.window(cohort, o.windows.bucketOf(now), span)
-        if (s.windows === 0) continue
-        const at = cohort.lastIndexOf('@')
-        const l = {
-          model: at < 0 ? cohort : cohort.slice(0, at),
-          version: at < 0 ? '' : cohort.slice(at + 1),
-          cohort: roles.get(cohort) ?? 'fleet',
-        }
-        this.set(l, s.windows)
-        rate.set(l, metricOf('inference_rate', s, span).value ?? 0)
-        const er = metricOf('error_rate', s, span).value
-        if (er !== null) errors.set(l, er)
-        for (const q of [0.5, 0.95, 0.99]) {
-          const v = histQuantile(s.hist, q)
-          if (v !== null) latency.set({ ...l, quantile: String(q) }, v)
-        }
-        const e = metricOf('energy_avg', s, span).value
-        if (e !== null) energy.set(l, e)
-        if (s.temperatureMax !== null) temp.set(l, s.temperatureMax)
-        online.set(l, s.devices)
-      }
-    },
-  })
-  for (const x of [rate, errors, latency, energy, temp, online]) o.registry.registerMetric(x)
+  // prom-client collects metrics concurrently: one shared Redis pass per scrape fills every cohort gauge.
+  let pass: { at: number; done: Promise<void> } | null = null
+  const fill = (): Promise<void> => {
+    const now = Date.now()
+    if (pass !== null && now - pass.at < 250) return pass.done
+    pass = { at: now, done: collectCohorts(o, span, now, { windows: cohortWindows, rate, errors, latency, energy, temp, online }) }
+    return pass.done
+  }
+  const cohortWindows = g('lln_cohort_windows', 'Telemetry windows received over the last minute')
+  for (const x of [cohortWindows, rate, errors, latency, energy, temp, online]) {
+    const set = x as Gauge & { collect?: () => Promise<void> }
+    set.collect = fill
+  }
+  for (const x of [cohortWindows, rate, errors, latency, energy, temp, online]) o.registry.registerMetric(x)
   return { decisions }
+}
+
+type CohortGauges = Record<'windows' | 'rate' | 'errors' | 'latency' | 'energy' | 'temp' | 'online', Gauge>
+
+async function collectCohorts(o: TelemetryMetricsOptions, span: number, now: number, g: CohortGauges): Promise<void> {
+  const roles = new Map<string, string>()
+  for (const { states } of await o.states()) {
+    roles.set(states.candidate, 'candidate')
+    if (states.baseline !== null && !roles.has(states.baseline)) roles.set(states.baseline, 'baseline')
+  }
+  const rows = []
+  for (const cohort of await o.windows.cohorts()) rows.push({ cohort, s: await o.windows.window(cohort, o.windows.bucketOf(now), span) })
+  for (const x of Object.values(g)) x.reset()
+  for (const { cohort, s } of rows) {
+    if (s.windows === 0) continue
+    const at = cohort.lastIndexOf('@')
+    const l = {
+      model: at < 0 ? cohort : cohort.slice(0, at),
+      version: at < 0 ? '' : cohort.slice(at + 1),
+      cohort: roles.get(cohort) ?? 'fleet',
+    }
+    g.windows.set(l, s.windows)
+    g.rate.set(l, metricOf('inference_rate', s, span).value ?? 0)
+    const er = metricOf('error_rate', s, span).value
+    if (er !== null) g.errors.set(l, er)
+    for (const q of [0.5, 0.95, 0.99]) {
+      const v = histQuantile(s.hist, q)
+      if (v !== null) g.latency.set({ ...l, quantile: String(q) }, v)
+    }
+    const e = metricOf('energy_avg', s, span).value
+    if (e !== null) g.energy.set(l, e)
+    if (s.temperatureMax !== null) g.temp.set(l, s.temperatureMax)
+    g.online.set(l, s.devices)
+  }
 }

@@ -1,0 +1,143 @@
+import { describe, expect, it } from 'vitest'
+import { waitFor } from '@liquid-edge/test/harness'
+import { api } from './helpers.js'
+import { telemetryEnv } from './telemetry/env.js'
+import { ERROR_RULE, V1, V2, byModel, scenario, type AuditEvent } from './telemetry/scenario.js'
+
+const decisions = (events: AuditEvent[], action: string) =>
+  events.filter((e) => e.event === 'decision' && e.action === action && e.dryRun !== true)
+
+describe('auto-rollback rules', () => {
+  it('error-rate rule rolls the rollout back once, with its evidence, when the canary cohort errors', async () => {
+    await using env = await telemetryEnv()
+    const c = await env.start()
+    await using s = await scenario(env, c)
+    const id = await s.deployV2([ERROR_RULE])
+    s.telemetry.run(s.ids, byModel(s.devices, { errors: 10 }))
+    await waitFor(async () => (await s.state(id)) === 'rolled-back', { timeoutMs: 15_000, what: 'rolled back' })
+    await waitFor(() => s.devices.every((d) => d.active?.version === V1.version), { timeoutMs: 15_000, what: 'devices back on V1' })
+    const rb = decisions(await s.events(id), 'rollback-rollout')
+    expect(rb).toHaveLength(1)
+    expect(rb[0]?.evidence).toMatchObject({
+      rule: 'error-rate',
+      metric: 'error_rate',
+      comparison: 'absolute',
+      threshold: 0.1,
+      windowMs: 300,
+    })
+    expect(rb[0]?.evidence?.observed).toBeCloseTo(0.5, 1)
+    expect(rb[0]?.evidence?.sampleSize).toBeGreaterThanOrEqual(40)
+    expect(rb[0]?.evidence?.devices.length).toBeGreaterThan(0)
+    // Prometheus shows the candidate cohort's error rate.
+    const metrics = await (await fetch(`${c.url}/metrics`)).text()
+    expect(metrics).toMatch(/lln_cohort_error_rate\{model="kws",version="2\.0\.0",cohort="[a-z]+"\} 0\.5/)
+  })
+
+  it('error-rate rule holds on a healthy cohort and reports its outcome', async () => {
+    await using env = await telemetryEnv()
+    const c = await env.start()
+    await using s = await scenario(env, c)
+    const id = await s.deployV2([
+      ERROR_RULE,
+      { ...ERROR_RULE, name: 'no-data-rule', metric: 'energy_avg', comparison: 'budget', minSamples: 1 },
+    ])
+    s.telemetry.run(s.ids, byModel(s.devices, { errors: 1 }))
+    const call = api(c)
+    type States = { states: { results: { rule: string; outcome: string }[] } | null }
+    const healthy = async () => (await call<States>('GET', `/v1/rollouts/${id}/rules`)).body.states?.results
+    const results = await waitFor(async () => ((await healthy())?.[0]?.outcome === 'healthy' ? await healthy() : null), {
+      timeoutMs: 10_000,
+    })
+    // The model declares no energy budget: that rule has no data, which is not healthy.
+    expect(results.find((r) => r.rule === 'no-data-rule')?.outcome).toBe('no-data')
+    const before = (await s.events(id)).length
+    await waitFor(async () => ((await healthy())?.[0]?.outcome === 'healthy' ? true : null), { timeoutMs: 5000 })
+    expect(await s.state(id)).toBe('running')
+    expect(decisions(await s.events(id), 'rollback-rollout')).toHaveLength(0)
+    expect((await s.events(id)).length).toBe(before)
+  })
+
+  it('dry-run reports the decision and acts on nothing', async () => {
+    await using env = await telemetryEnv()
+    const c = await env.start()
+    await using s = await scenario(env, c)
+    const id = await s.deployV2([ERROR_RULE], true)
+    s.telemetry.run(s.ids, byModel(s.devices, { errors: 10 }))
+    const dry = await waitFor(async () => (await s.events(id)).find((e) => e.event === 'decision' && e.dryRun === true), {
+      timeoutMs: 10_000,
+    })
+    expect(dry.action).toBe('rollback-rollout')
+    expect(dry.evidence?.rule).toBe('error-rate')
+    expect(await s.state(id)).toBe('running')
+    expect(s.devices.every((d) => d.active?.version === V2.version)).toBe(true)
+    expect(s.devices.every((d) => d.commandsSeen.length === 0)).toBe(true)
+  })
+
+  it('two controllers take exactly one decision and send one set of rollbacks', async () => {
+    await using env = await telemetryEnv()
+    const a = await env.start({}, 'ctl-a')
+    await env.start({}, 'ctl-b')
+    await using s = await scenario(env, a)
+    const id = await s.deployV2([ERROR_RULE])
+    const desiredBefore = s.devices.map((d) => d.desiredSeen.length)
+    s.telemetry.run(s.ids, byModel(s.devices, { errors: 10 }))
+    await waitFor(() => s.devices.every((d) => d.active?.version === V1.version), { timeoutMs: 15_000, what: 'devices back on V1' })
+    s.telemetry.stop()
+    await waitFor(async () => (await s.state(`${id}.rollback`)) === 'completed', { timeoutMs: 15_000 })
+    expect(decisions(await s.events(id), 'rollback-rollout')).toHaveLength(1)
+    const rollbacks = (
+      await api(a)<{ rollouts: { kind: string; rollbackOf: string | null }[] }>('GET', '/v1/rollouts')
+    ).body.rollouts.filter((r) => r.kind === 'rollback')
+    expect(rollbacks).toHaveLength(1)
+    s.devices.forEach((d, i) => {
+      expect(d.desiredSeen.length - (desiredBefore[i] ?? 0)).toBe(1)
+    })
+  })
+
+  it('a controller restarted after the decision rolls back exactly once', async () => {
+    await using env = await telemetryEnv()
+    const a = await env.start({}, 'ctl-a')
+    await using s = await scenario(env, a)
+    const id = await s.deployV2([ERROR_RULE])
+    s.telemetry.run(s.ids, byModel(s.devices, { errors: 10 }))
+    await waitFor(async () => decisions(await s.events(id), 'rollback-rollout').length > 0, { timeoutMs: 15_000 })
+    await a.close()
+    await env.start({}, 'ctl-b')
+    await waitFor(() => s.devices.every((d) => d.active?.version === V1.version), { timeoutMs: 15_000, what: 'devices back on V1' })
+    s.telemetry.stop()
+    expect(await s.state(id)).toBe('rolled-back')
+    expect(decisions(await s.events(id), 'rollback-rollout')).toHaveLength(1)
+    expect(s.devices.every((d) => d.active?.version === V1.version && d.generation >= 3)).toBe(true)
+    expect(new Set(s.devices.flatMap((d) => d.desiredSeen)).size).toBeLessThanOrEqual(3 * s.devices.length)
+  })
+
+  it('latency rule fires on the model threshold + 50% and names the slow devices', async () => {
+    await using env = await telemetryEnv()
+    const c = await env.start()
+    await using s = await scenario(env, c)
+    const rule = {
+      name: 'latency',
+      metric: 'latency_avg',
+      comparison: 'budget',
+      threshold: 0.5,
+      windowMs: 300,
+      sustainedMs: 200,
+      minSamples: 40,
+      action: 'rollback-rollout',
+    } as const
+    const id = await s.deployV2([rule])
+    const slow = byModel(s.devices, { latencyP50: 9 })
+    s.telemetry.run(s.ids, (dev) => (dev === 'dev-0' ? slow(dev) : byModel(s.devices, {})(dev)))
+    // One slow device of four: the cohort average stays under 7.5 ms (5 ms × 1.5).
+    type States = { states: { results: { outcome: string; observed: number }[] } | null }
+    await waitFor(async () =>
+      (await api(c)<States>('GET', `/v1/rollouts/${id}/rules`)).body.states?.results[0]?.outcome === 'healthy' ? true : null,
+    )
+    s.telemetry.run(s.ids, slow)
+    await waitFor(async () => (await s.state(id)) === 'rolled-back', { timeoutMs: 15_000 })
+    const rb = decisions(await s.events(id), 'rollback-rollout')[0]
+    expect(rb?.evidence).toMatchObject({ rule: 'latency', comparison: 'budget', threshold: 7.5 })
+    expect(rb?.evidence?.devices).toEqual(expect.arrayContaining(s.ids))
+    expect(rb?.model).toEqual(V2)
+  })
+})
