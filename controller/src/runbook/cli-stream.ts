@@ -83,7 +83,7 @@ export async function streamVerb(
     }
   }
   handle(buffered)
-  if (report === null)
+  if (got.report === null)
     throw new CliError('the controller ended the answer without a report (partial results lost)', EXIT.ERROR, 'CLI_BAD_RESPONSE')
   return got.report
 }
