@@ -24,6 +24,7 @@ import { Executor } from './rollout/executor.js'
 import type { Signal } from './rollout/observations.js'
 import { RolloutRepo } from './rollout/repo.js'
 import { RolloutService } from './rollout/service.js'
+import { createRunbook } from './runbook/runbook.js'
 import { TERMINAL_STATES, type Rollout } from './rollout/types.js'
 
 export interface ControllerOptions {
@@ -211,10 +212,12 @@ export async function createController(options: ControllerOptions): Promise<Cont
   const tokens = new TokenStore(redis, keys)
   if (config.adminToken !== undefined) await tokens.install(config.adminToken, 'bootstrap-admin', ['admin'])
   const commands = new CommandClient(link)
+  // The runbook verbs (#9): command fan-out over targets, gathered and judged.
+  const runbook = createRunbook({ link, registry, live, models, clock, logger })
   await engine.start()
   await telemetry.start()
   const server = await buildServer({
-    extraRoutes: telemetry.routes,
+    extraRoutes: [...telemetry.routes, ...runbook.routes],
     registry,
     models,
     rollouts,
