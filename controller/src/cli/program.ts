@@ -4,6 +4,7 @@ import { Context } from './context.js'
 import { registerDeviceCommands, registerModelCommands } from './device-commands.js'
 import type { Io } from './output.js'
 import { registerRolloutCommands } from './rollout-commands.js'
+import { registerMonitorCommands } from '../telemetry/monitor-cli.js'
 import { registerRunbookCommands } from '../runbook/cli.js'
 
 /** Run `liquid-lln` with `argv` (without node and script); resolves with the exit code. */
@@ -19,6 +20,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   const ctx = new Context(io, program)
   registerDeviceCommands(program, ctx)
   registerModelCommands(program, ctx)
+  registerMonitorCommands(program, ctx)
   registerRolloutCommands(program, ctx, (code) => {
     exit = code
   })
