@@ -80,7 +80,10 @@ async function run(target: Target, qos: 0 | 1, subscribers: number, messages: Bu
   let received = 0
   let finish: () => void = () => undefined
   const done = new Promise<void>((resolve) => (finish = resolve))
-  for (const s of subs) s.on('message', () => ++received === expected && finish())
+  for (const s of subs)
+    s.on('message', () => {
+      if (++received === expected) finish()
+    })
   const started = performance.now()
   if (qos === 0) {
     for (const [i, m] of messages.entries()) {

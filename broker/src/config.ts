@@ -105,6 +105,8 @@ export const BrokerConfigSchema = z
         duplicateWindowMs: z.number().int().positive().default(120_000),
         /** Messages buffered while NATS is slow or down; beyond it the oldest are dropped (and counted). */
         maxPending: z.number().int().positive().default(10_000),
+        /** `batch` (fast: core publish with Nats-Msg-Id, flush per batch) or `each` (a JetStream ack per message). */
+        ack: z.enum(['batch', 'each']).default('batch'),
       })
       .prefault({}),
     /** Seconds a draining broker waits for in-flight work on shutdown. */

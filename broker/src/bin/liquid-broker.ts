@@ -7,8 +7,12 @@ const program = createProgram({
   stderr: (text) => process.stderr.write(text),
   stopSignal: () =>
     new Promise((resolve) => {
-      process.once('SIGINT', () => { resolve('SIGINT'); })
-      process.once('SIGTERM', () => { resolve('SIGTERM'); })
+      process.once('SIGINT', () => {
+        resolve('SIGINT')
+      })
+      process.once('SIGTERM', () => {
+        resolve('SIGTERM')
+      })
     }),
 })
 
