@@ -85,6 +85,8 @@ export {
   gatewayCommand,
   emulateStm32Command,
   startPtyEmulators,
+  EmulatedLine,
+  slotImageOf,
   type Stm32DriverOptions,
   type Stm32EmulatorOptions,
   type Stm32Profile,

@@ -18,7 +18,7 @@ describe.skipIf(!python)(python ? 'emulate-stm32 --pty' : 'emulate-stm32 --pty â
       expect(lstatSync(link).isSymbolicLink()).toBe(true)
       const driver = await createStm32Driver({ path: link, baudRate: 921600 })
       try {
-        expect(driver.info).toMatchObject({ mcuId: 'pty-mcu', hardware: 'stm32h743', maxPayload: 2048 })
+        expect(driver.info).toMatchObject({ mcuId: 'pty-mcu', hardware: 'stm32h743', maxPayload: 4096 })
         const image = denseImage({ inputs: 32, outputs: 64, seed: 3 })
         await driver.load('b', image)
         await driver.activate('b')

@@ -29,7 +29,12 @@ export async function startPtyEmulators(config: EmulateConfig): Promise<RunningE
       const mcuId = config.count === 1 ? config.mcuId : `${config.mcuId}-${i}`
       const emulator = new Stm32Emulator({ mcuId, timing: config.timing })
       const link = config.link === undefined ? undefined : config.count === 1 ? config.link : `${config.link}-${i}`
-      const line = { bitErrorRate: config.bitErrorRate, dropRate: config.dropRate, seed: config.seed + i, ...(config.lineBaud === undefined ? {} : { baudRate: config.lineBaud }) }
+      const line = {
+        bitErrorRate: config.bitErrorRate,
+        dropRate: config.dropRate,
+        seed: config.seed + i,
+        ...(config.lineBaud === undefined ? {} : { baudRate: config.lineBaud }),
+      }
       const pty = await exposeOnPty(emulator, { line, ...(link === undefined ? {} : { link }) })
       started.push(Object.assign(pty, { mcuId, emulator }))
     }
@@ -47,7 +52,11 @@ async function runGateway(config: GatewayConfig): Promise<void> {
   const ports = [...config.ports, ...found.filter((p) => !config.ports.some((c) => c.path === p)).map((path) => ({ path }))]
   if (ports.length === 0) throw new FleetError('CONFIG_INVALID', `no serial port matches USB id ${config.usb ?? ''}`)
   const publisherKeys = await Promise.all(
-    config.publisherKeys.map((p) => readFile(p, 'utf8').catch((err: unknown) => Promise.reject(new FleetError('CONFIG_INVALID', `cannot read publisher key ${p}`, { cause: err })))),
+    config.publisherKeys.map((p) =>
+      readFile(p, 'utf8').catch((err: unknown) =>
+        Promise.reject(new FleetError('CONFIG_INVALID', `cannot read publisher key ${p}`, { cause: err })),
+      ),
+    ),
   )
   const gateway = await createStm32Gateway({
     gatewayId: config.gatewayId,
@@ -68,7 +77,9 @@ async function runGateway(config: GatewayConfig): Promise<void> {
   gateway.on('childChanged', (c) => {
     say(`${c.path}: ${c.deviceId ?? '(unknown id)'} ${c.state}`)
   })
-  say(`liquid-agent gateway ${config.gatewayId} → ${config.brokerUrl}, ${ports.length} serial port(s): ${ports.map((p) => p.path).join(', ')}`)
+  say(
+    `liquid-agent gateway ${config.gatewayId} → ${config.brokerUrl}, ${ports.length} serial port(s): ${ports.map((p) => p.path).join(', ')}`,
+  )
   await untilSignal()
   await gateway.close()
 }
@@ -96,9 +107,28 @@ export function gatewayCommand(env: Record<string, string | undefined>): Command
     .option('--log-level <level>', 'pino level (LLN_LOG_LEVEL)')
     .action(
       action(async (o: Record<string, unknown>) => {
-        const flags = { config: o.config, gatewayId: o.gatewayId, brokerUrl: o.broker, mqttUsername: o.username, mqttPassword: o.password, root: o.root }
-        const more = { stateDir: o.stateDir, publisherKeys: o.publisherKey, ports: o.port, usb: o.usb, baudRate: o.baud, healthIntervalMs: o.healthIntervalMs }
-        const config = loadStm32Config(GatewayConfigSchema, GATEWAY_KEYS, env, { ...flags, ...more, telemetryWindowMs: o.telemetryWindowMs, logLevel: o.logLevel })
+        const flags = {
+          config: o.config,
+          gatewayId: o.gatewayId,
+          brokerUrl: o.broker,
+          mqttUsername: o.username,
+          mqttPassword: o.password,
+          root: o.root,
+        }
+        const more = {
+          stateDir: o.stateDir,
+          publisherKeys: o.publisherKey,
+          ports: o.port,
+          usb: o.usb,
+          baudRate: o.baud,
+          healthIntervalMs: o.healthIntervalMs,
+        }
+        const config = loadStm32Config(GatewayConfigSchema, GATEWAY_KEYS, env, {
+          ...flags,
+          ...more,
+          telemetryWindowMs: o.telemetryWindowMs,
+          logLevel: o.logLevel,
+        })
         await runGateway(config)
       }),
     )

@@ -30,7 +30,10 @@ const portSpec = z.string().transform((s, ctx) => {
 export const GatewayConfigSchema = z
   .object({
     gatewayId: DeviceIdSchema,
-    brokerUrl: z.string().regex(/^(mqtts?|tcp|ssl|wss?):\/\//, 'brokerUrl must be an mqtt:// or mqtts:// URL').default('mqtt://127.0.0.1:1883'),
+    brokerUrl: z
+      .string()
+      .regex(/^(mqtts?|tcp|ssl|wss?):\/\//, 'brokerUrl must be an mqtt:// or mqtts:// URL')
+      .default('mqtt://127.0.0.1:1883'),
     mqttUsername: z.string().optional(),
     mqttPassword: z.string().optional(),
     root: z.string().refine(isValidRoot, 'invalid topic root').default(DEFAULT_ROOT),
@@ -75,7 +78,12 @@ function fromFile(path: string | undefined): Record<string, unknown> {
 }
 
 /** Merge a JSON file (`--config` / `LLN_CONFIG`), `LLN_*` env and flags (flags win), then validate. */
-export function loadStm32Config<S extends z.ZodType>(schema: S, keys: readonly string[], env: Record<string, string | undefined>, flags: Record<string, unknown>): z.output<S> {
+export function loadStm32Config<S extends z.ZodType>(
+  schema: S,
+  keys: readonly string[],
+  env: Record<string, string | undefined>,
+  flags: Record<string, unknown>,
+): z.output<S> {
   const fromEnv = Object.fromEntries(keys.flatMap((k) => (env[envName(k)] === undefined ? [] : [[k, env[envName(k)]]])))
   const defined = Object.fromEntries(Object.entries(flags).filter(([k, v]) => v !== undefined && k !== 'config'))
   const parsed = schema.safeParse({ ...fromFile((flags.config as string | undefined) ?? env.LLN_CONFIG), ...fromEnv, ...defined })

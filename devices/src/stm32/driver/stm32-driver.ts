@@ -27,7 +27,7 @@ export interface Stm32DriverOptions {
   baudRate?: number
   /** How to open the port; the default is the real `SerialPort`. Tests pass `openMockPort`. */
   openPort?: PortOpener
-  /** Largest frame payload the host offers in HELLO. @defaultValue 2048 */
+  /** Largest frame payload the host offers in HELLO. @defaultValue 4096 */
   maxPayload?: number
   /** Attempts per request before `DEVICE_TIMEOUT`. @defaultValue 10 */
   maxAttempts?: number
@@ -97,7 +97,7 @@ export class Stm32Driver extends EventEmitter<Stm32DriverEvents> implements Devi
       link.handleBlock(block)
     })
     ref.conn = conn
-    const driver = new Stm32Driver(conn, link, log, options.maxPayload ?? 2048)
+    const driver = new Stm32Driver(conn, link, log, options.maxPayload ?? 4096)
     try {
       await driver.hello()
     } catch (err) {

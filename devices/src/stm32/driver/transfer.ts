@@ -1,6 +1,6 @@
 /** The model transfer (docs/serial-protocol.md §3): begin, chunks, commit, resuming after resets and broken links. */
-import { FleetError } from '@liquid-edge/protocol'
-import type { LinkClient } from '../link/link-client.js'
+import { FleetError, isFleetError } from '@liquid-edge/protocol'
+import type { LinkClient, LinkResponse } from '../link/link-client.js'
 import { ByteReader, ByteWriter, Op, Status } from '../protocol/wire.js'
 import { statusError } from './errors.js'
 
@@ -27,6 +27,9 @@ export interface TransferOptions {
   eraseMs?: number
 }
 
+/** Smallest chunk the transfer shrinks to on a noisy line. */
+const MIN_CHUNK = 256
+
 async function begin(o: TransferOptions): Promise<number> {
   const payload = new ByteWriter().u8(o.slot).u32(o.image.length).bytes(o.sha256).build()
   const r = await o.link.request(Op.XFER_BEGIN, payload, { opTimeMs: o.eraseMs ?? 5000 })
@@ -37,14 +40,35 @@ async function begin(o: TransferOptions): Promise<number> {
 /** Write `image` into `slot` and commit it; resolves once the MCU verified the sha256. */
 export async function transferImage(o: TransferOptions): Promise<TransferReport> {
   const started = performance.now()
-  const chunkBytes = o.link.maxPayload - 4
+  const maxChunk = o.link.maxPayload - 4
+  let chunkBytes = maxChunk
+  let cleanRun = 0
   let offset = await begin(o)
   const report: TransferReport = { size: o.image.length, startOffset: offset, bytesSent: 0, resumes: 0, durationMs: 0 }
   const maxResumes = 20
   while (offset < o.image.length) {
     const data = o.image.subarray(offset, offset + chunkBytes)
-    const r = await o.link.request(Op.XFER_CHUNK, new ByteWriter().u32(offset).bytes(data).build(), { responseBytes: 4, opTimeMs: 50 })
+    const before = o.link.counters.retransmits
+    const sentAt = o.link.now()
+    let r: LinkResponse
+    try {
+      r = await o.link.request(Op.XFER_CHUNK, new ByteWriter().u32(offset).bytes(data).build(), { responseBytes: 4, opTimeMs: 50 })
+    } catch (err) {
+      // Frames (garbled ones included) kept arriving, so the line is noisy, not dead: retry with shorter
+      // frames (the MCU answers BAD_OFFSET with the right offset if the chunk did land).
+      if (!isFleetError(err, 'DEVICE_TIMEOUT') || chunkBytes <= MIN_CHUNK || o.link.lastHeardAt < sentAt) throw err
+      chunkBytes = Math.max(MIN_CHUNK, chunkBytes >> 1)
+      continue
+    }
     report.bytesSent += data.length
+    // Adapt the chunk size to the line: halve after a chunk needed two retries, grow back after clean runs.
+    if (o.link.counters.retransmits - before >= 2) {
+      chunkBytes = Math.max(MIN_CHUNK, chunkBytes >> 1)
+      cleanRun = 0
+    } else if (++cleanRun >= 8 && chunkBytes < maxChunk) {
+      chunkBytes = Math.min(maxChunk, chunkBytes * 2)
+      cleanRun = 0
+    }
     if (r.status === Status.OK || r.status === Status.BAD_OFFSET) {
       offset = new ByteReader(r.payload).u32()
     } else if (r.status === Status.NO_TRANSFER && report.resumes < maxResumes) {

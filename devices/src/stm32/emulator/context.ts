@@ -10,6 +10,11 @@ export interface HandlerResult {
   busyMicros?: number
   /** Power while busy, mW. @defaultValue the profile's active power */
   busyMw?: number
+  /**
+   * Work that continues after the response (flash programming of a buffered chunk: the firmware
+   * double-buffers); the next request waits for it, µs.
+   */
+  backgroundMicros?: number
   /** Run after the response is sent (RESET). */
   after?: () => void
 }

@@ -45,7 +45,7 @@ export const xferChunk: Handler = (ctx, payload) => {
   return {
     status: Status.OK,
     payload: u32(slot.written),
-    busyMicros: (data.length / ctx.profile.timing.flashWriteBytesPerMs) * 1000,
+    backgroundMicros: (data.length / ctx.profile.timing.flashWriteBytesPerMs) * 1000,
     busyMw: ctx.profile.power.flashWriteMw,
   }
 }

@@ -41,6 +41,7 @@ export class EmulatedLine {
   private readonly random: () => number
   private busyUntil = 0
   private timers = new Set<NodeJS.Timeout>()
+  private closed = false
 
   constructor(
     private readonly deliver: (data: Buffer) => void,
@@ -62,11 +63,32 @@ export class EmulatedLine {
     }
     const now = performance.now()
     const start = Math.max(now, this.busyUntil)
-    this.busyUntil = start + (data.length * 10_000) / baud
+    const due = (this.busyUntil = start + (data.length * 10_000) / baud)
+    this.schedule(due, () => {
+      if (!this.unplugged && out.length > 0) this.deliver(out)
+    })
+  }
+
+  /**
+   * Run `fn` at `due` (performance.now() ms) with sub-millisecond accuracy: a timer for the bulk,
+   * then `setImmediate` turns — Node timers alone round every hop up to whole milliseconds, which
+   * would charge the protocol for the emulator's own latency.
+   */
+  private schedule(due: number, fn: () => void): void {
+    const spin = (): void => {
+      if (this.closed) return
+      if (performance.now() >= due) fn()
+      else setImmediate(spin)
+    }
+    const wait = due - performance.now()
+    if (wait < 2) {
+      setImmediate(spin)
+      return
+    }
     const timer = setTimeout(() => {
       this.timers.delete(timer)
-      if (!this.unplugged && out.length > 0) this.deliver(out)
-    }, this.busyUntil - now)
+      spin()
+    }, wait - 1.5)
     this.timers.add(timer)
   }
 
@@ -91,6 +113,7 @@ export class EmulatedLine {
 
   /** Drop whatever is still in flight. */
   close(): void {
+    this.closed = true
     for (const t of this.timers) clearTimeout(t)
     this.timers.clear()
   }

@@ -39,7 +39,7 @@ export const STM32H743: Stm32Profile = Object.freeze({
   flashBytes: 2 * 1024 * 1024,
   ramBytes: 1024 * 1024,
   slotBytes: 768 * 1024,
-  maxPayload: 2048,
+  maxPayload: 4096,
   firmwareRamBytes: 96 * 1024,
   arenaPerModelByte: 0.5,
   timing: {

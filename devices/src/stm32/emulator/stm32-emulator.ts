@@ -60,6 +60,8 @@ export class Stm32Emulator extends EventEmitter<Stm32EmulatorEvents> implements 
   private readonly realtime: boolean
   private readonly clockNow: () => number
   private queue: Promise<void> = Promise.resolve()
+  /** When background work (flash programming) ends, `performance.now()` ms. */
+  private backgroundUntil = 0
 
   constructor(options: Stm32EmulatorOptions) {
     super()
@@ -148,6 +150,9 @@ export class Stm32Emulator extends EventEmitter<Stm32EmulatorEvents> implements 
 
   private async execute(frame: Frame, epoch: number): Promise<void> {
     if (epoch !== this.epoch) return
+    const pendingMs = this.backgroundUntil - performance.now()
+    if (this.realtime && pendingMs >= 1) await new Promise((resolve) => setTimeout(resolve, pendingMs))
+    if (epoch !== this.epoch) return
     const handler = HANDLERS[frame.op]
     let result: HandlerResult
     try {
@@ -157,9 +162,11 @@ export class Stm32Emulator extends EventEmitter<Stm32EmulatorEvents> implements 
     }
     if (epoch !== this.epoch) return
     const busyMicros = result.busyMicros ?? 0
+    const backgroundMicros = result.backgroundMicros ?? 0
+    this.backgroundUntil = performance.now() + busyMicros / 1000 + backgroundMicros / 1000
     const extraMw = (result.busyMw ?? this.profile.power.activeMw) - this.profile.power.idleMw
-    this.ram.energyMicroJ += (extraMw * busyMicros) / 1000
-    this.ram.windowEnergyMicroJ += (extraMw * busyMicros) / 1000
+    this.ram.energyMicroJ += (extraMw * (busyMicros + backgroundMicros)) / 1000
+    this.ram.windowEnergyMicroJ += (extraMw * (busyMicros + backgroundMicros)) / 1000
     if (this.realtime && busyMicros >= 1000) await new Promise((resolve) => setTimeout(resolve, busyMicros / 1000))
     if (epoch !== this.epoch) return
     const wire = encodeFrame({

@@ -62,6 +62,8 @@ interface Outstanding {
  */
 export class LinkClient extends EventEmitter<LinkClientEvents> {
   maxPayload = DEFAULT_MAX_PAYLOAD
+  /** When the last block (valid or not) arrived from the MCU, by the link's clock. */
+  lastHeardAt = Number.NEGATIVE_INFINITY
   readonly counters: LinkCounters = { requests: 0, retransmits: 0, naks: 0, badFrames: 0, timeouts: 0, bytesOut: 0 }
   private seq = 0
   private current: Outstanding | undefined
@@ -78,6 +80,11 @@ export class LinkClient extends EventEmitter<LinkClientEvents> {
     this.baud = options.baudRate ?? 115200
     this.maxAttempts = options.maxAttempts ?? 10
     this.baseTimeoutMs = options.baseTimeoutMs ?? 50
+  }
+
+  /** The link clock's time, ms. */
+  now(): number {
+    return this.clock.now()
   }
 
   /** Wire time of `bytes` at the line rate (8N1: 10 bits a byte), ms. */
@@ -145,6 +152,7 @@ export class LinkClient extends EventEmitter<LinkClientEvents> {
   /** Feed one 0x00-delimited block received from the port (delimiter removed). Never throws. */
   handleBlock(block: Buffer): void {
     if (block.length === 0) return
+    this.lastHeardAt = this.clock.now()
     const decoded = decodeFrame(block, Math.max(this.maxPayload, DEFAULT_MAX_PAYLOAD))
     if (!decoded.ok) {
       this.counters.badFrames++
