@@ -38,7 +38,9 @@ FROM manifests AS deps-controller
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund --workspace @liquid-edge/controller
 
 FROM manifests AS deps-agent
-RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund --workspace @liquid-edge/devices
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund --workspace @liquid-edge/devices \
+ && find . -type d \( -path '*/onnxruntime-node/bin/napi-v*/darwin' -o -path '*/onnxruntime-node/bin/napi-v*/win32' \) -prune \
+      -exec rm -rf {} +
 
 # ---- runtime base: no npm cache, no sources, an unprivileged user, state under /var/lib/lln
 FROM ${NODE_IMAGE} AS runtime
@@ -54,10 +56,9 @@ ENTRYPOINT ["lln-entrypoint"]
 
 # ---- liquid-broker: MQTT 1883, /health and /metrics 9883
 FROM runtime AS broker
-COPY --from=deps-broker /src/node_modules ./node_modules
-COPY --from=build /src/protocol/package.json protocol/
+# The whole tree: npm nests some dependencies in <package>/node_modules.
+COPY --from=deps-broker /src ./
 COPY --from=build /src/protocol/dist protocol/dist
-COPY --from=build /src/broker/package.json broker/
 COPY --from=build --chmod=0755 /src/broker/dist broker/dist
 RUN ln -s /app/broker/dist/bin/liquid-broker.js /usr/local/bin/liquid-broker
 USER node
@@ -68,10 +69,9 @@ CMD ["liquid-broker"]
 
 # ---- liquid-controller (HTTP API, artifacts and /metrics on 8080) and the liquid-lln CLI
 FROM runtime AS controller
-COPY --from=deps-controller /src/node_modules ./node_modules
-COPY --from=build /src/protocol/package.json protocol/
+# The whole tree: npm nests some dependencies in <package>/node_modules.
+COPY --from=deps-controller /src ./
 COPY --from=build /src/protocol/dist protocol/dist
-COPY --from=build /src/controller/package.json controller/
 COPY --from=build --chmod=0755 /src/controller/dist controller/dist
 RUN ln -s /app/controller/dist/bin/liquid-controller.js /usr/local/bin/liquid-controller \
  && ln -s /app/controller/dist/bin/liquid-lln.js /usr/local/bin/liquid-lln
@@ -84,16 +84,14 @@ CMD ["liquid-controller", "start"]
 # ---- liquid-agent: one device (`run`, local API on --http-port) or a simulated fleet (`simulate`,
 # fault control on --control-port); the healthcheck asks the URL in HEALTH_URL.
 FROM runtime AS agent
-COPY --from=deps-agent /src/node_modules ./node_modules
-COPY --from=build /src/protocol/package.json protocol/
+# The whole tree: npm nests some dependencies in <package>/node_modules.
+COPY --from=deps-agent /src ./
 COPY --from=build /src/protocol/dist protocol/dist
-COPY --from=build /src/agent/package.json agent/
 COPY --from=build /src/agent/dist agent/dist
-COPY --from=build /src/devices/package.json devices/
 COPY --from=build --chmod=0755 /src/devices/dist devices/dist
 RUN ln -s /app/devices/dist/bin/liquid-agent.js /usr/local/bin/liquid-agent
 USER node
-ENV HEALTH_URL=http://127.0.0.1:9100/health
+ENV HEALTH_URL=http://127.0.0.1:9100/metrics
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "/usr/local/lib/lln/healthcheck.mjs"]
 CMD ["liquid-agent", "--help"]
