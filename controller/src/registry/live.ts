@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis'
 import * as z from 'zod'
-import { PhaseSchema, SlotSchema, type ReportedBody, type StatusBody } from '@liquid-edge/protocol'
+import { PHASES, PhaseSchema, SlotSchema, type ReportedBody, type StatusBody } from '@liquid-edge/protocol'
 import type { Keys } from '../keys.js'
 
 export const LiveStatusSchema = z.object({ online: z.boolean(), session: z.number(), ts: z.number() })
@@ -35,10 +35,17 @@ if cur then
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1`
-// An older generation (a stale retained message) never overrides a newer one.
+// An older generation (a stale retained message, or a late write by another controller) never
+// overrides a newer one; within a generation the later message wins (device time, then phase order).
 const REPORTED_LUA = `
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur and tonumber(cjson.decode(cur).generation) > tonumber(ARGV[3]) then return 0 end
+if cur then
+  local c = cjson.decode(cur)
+  local g, ts, rank = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+  local cg, cts, crank = tonumber(c.generation), tonumber(c.ts), tonumber(c.rank or 0)
+  if cg > g then return 0 end
+  if cg == g and (cts > ts or (cts == ts and crank > rank)) then return 0 end
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1`
 
@@ -77,7 +84,8 @@ export class LiveStore {
       agentVersion: body.agentVersion,
       ts,
     }
-    const r = await this.redis.eval(REPORTED_LUA, 1, this.keys.reported, id, JSON.stringify(v), body.generation)
+    const rank = PHASES.indexOf(body.phase)
+    const r = await this.redis.eval(REPORTED_LUA, 1, this.keys.reported, id, JSON.stringify({ ...v, rank }), body.generation, ts, rank)
     return r === 1
   }
 
