@@ -280,12 +280,12 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
     } catch (err) {
       this.window.record(null, null)
       this.reconciler.trial.record(null)
-      this.m?.inferences.inc({ result: 'error' })
+      this.m?.inferenceError.inc()
       throw err
     }
     this.window.record(result.latencyMs, result.energyMj)
     this.reconciler.trial.record(result.latencyMs)
-    this.m?.inferences.inc({ result: 'ok' })
+    this.m?.inferenceOk.inc()
     this.m?.latency.observe(result.latencyMs / 1000)
     return { ...result, modelVersion: manifest.version }
   }

@@ -36,6 +36,10 @@ export class AgentMetrics {
   })
   readonly reverts = new Counter({ name: 'lln_agent_local_reverts_total', help: 'Trials reverted locally', registers: [this.registry] })
 
+  /** Pre-bound children: label lookups are the costly part of an increment on the hot path. */
+  readonly inferenceOk = this.inferences.labels('ok')
+  readonly inferenceError = this.inferences.labels('error')
+
   setPhase(current: Phase): void {
     for (const p of PHASES) this.phase.set({ phase: p }, p === current ? 1 : 0)
   }
