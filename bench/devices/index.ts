@@ -1,0 +1,19 @@
+/**
+ * bench/devices: the edge-node driver vs bare onnxruntime on the reference CfC models, and
+ * `simulate` at 1,000 and 10,000 devices vs bare MQTT clients. Every ratio is against a baseline
+ * measured in this run. `BENCH_FLEET=1000` limits the fleet sizes; `BENCH_QUICK=1` shortens it.
+ */
+import { benchFleet } from './fleet.js'
+import { benchInference } from './inference.js'
+
+const quick = process.env.BENCH_QUICK === '1'
+const started = performance.now()
+await benchInference(['nano', 'tiny', 'small', 'medium', 'large'], (size) =>
+  size === 'large' ? (quick ? 300 : 1500) : size === 'medium' ? (quick ? 1000 : 5000) : quick ? 3000 : 20_000,
+)
+const fleetSizes = (process.env.BENCH_FLEET ?? '1000,10000')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0)
+await benchFleet(fleetSizes, quick ? 3000 : 10_000)
+console.log(`\nbench/devices done in ${((performance.now() - started) / 1000).toFixed(0)} s`)
