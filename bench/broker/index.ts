@@ -14,12 +14,13 @@ import { provisionTestCredential, startPlainBroker } from '@liquid-edge/test/har
 
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
 const MOSQUITTO_URL = process.env.MOSQUITTO_URL ?? 'mqtt://127.0.0.1:1883'
-const QOS0_MESSAGES = 10_000
-const QOS1_MESSAGES = 4_000
+const ROUNDS = 3
+const QOS0_MESSAGES = 5_000
+const QOS1_MESSAGES = 2_000
 const QOS1_WINDOW = 100
 const FANOUT = [
-  { subscribers: 100, messages: 100 },
-  { subscribers: 1000, messages: 15 },
+  { subscribers: 100, messages: 50 },
+  { subscribers: 1000, messages: 8 },
 ] as const
 // Credentials use the harness' cheap scrypt parameters (TEST_SCRYPT_PARAMS) so 1,000 logins stay fast.
 
@@ -70,30 +71,26 @@ async function connectAll(target: Target, role: 'pub' | 'sub', count: number): P
   return clients
 }
 
-/** Deliveries per second: `messages` published once, received by every subscriber. */
-async function run(target: Target, qos: 0 | 1, subscribers: number, messages: Buffer[]): Promise<number> {
-  const subs = await connectAll(target, 'sub', subscribers)
-  await Promise.all(subs.map((s) => s.subscribeAsync(target.topic, { qos })))
-  const [pub] = await connectAll(target, 'pub', 1)
-  if (pub === undefined) throw new Error('no publisher')
-  const expected = subscribers * messages.length
+/** Publish `messages` once and wait until every subscriber has them all; deliveries per second. */
+async function round(pub: MqttClient, subs: MqttClient[], topic: string, qos: 0 | 1, messages: Buffer[]): Promise<number> {
+  const expected = subs.length * messages.length
   let received = 0
   let finish: () => void = () => undefined
   const done = new Promise<void>((resolve) => (finish = resolve))
-  for (const s of subs)
-    s.on('message', () => {
-      if (++received === expected) finish()
-    })
+  const onMessage = () => {
+    if (++received === expected) finish()
+  }
+  for (const s of subs) s.on('message', onMessage)
   const started = performance.now()
   if (qos === 0) {
     for (const [i, m] of messages.entries()) {
-      pub.publish(target.topic, m, { qos: 0 })
+      pub.publish(topic, m, { qos: 0 })
       if (i % 500 === 499) await new Promise((resolve) => setImmediate(resolve))
     }
   } else {
     let next = 0
     const worker = async () => {
-      while (next < messages.length) await pub.publishAsync(target.topic, messages[next++] ?? Buffer.alloc(0), { qos: 1 })
+      while (next < messages.length) await pub.publishAsync(topic, messages[next++] ?? Buffer.alloc(0), { qos: 1 })
     }
     await Promise.all(Array.from({ length: QOS1_WINDOW }, worker))
   }
@@ -101,9 +98,21 @@ async function run(target: Target, qos: 0 | 1, subscribers: number, messages: Bu
   await Promise.race([done, new Promise((resolve) => (timer = setTimeout(resolve, 30_000)))])
   clearTimeout(timer)
   const seconds = (performance.now() - started) / 1000
-  if (received < expected) console.log(`  ! ${target.name}: ${received}/${expected} delivered before the deadline`)
-  await Promise.all([...subs, pub].map((c) => c.endAsync(true)))
+  for (const s of subs) s.off('message', onMessage)
+  if (received < expected) console.log(`  ! ${received}/${expected} delivered before the deadline`)
   return received / seconds
+}
+
+/** Best of ROUNDS rounds (the machine is shared: the best round is the least disturbed one). */
+async function run(target: Target, qos: 0 | 1, subscribers: number, messages: Buffer[]): Promise<number> {
+  const subs = await connectAll(target, 'sub', subscribers)
+  await Promise.all(subs.map((s) => s.subscribeAsync(target.topic, { qos })))
+  const [pub] = await connectAll(target, 'pub', 1)
+  if (pub === undefined) throw new Error('no publisher')
+  let best = 0
+  for (let r = 0; r < ROUNDS; r++) best = Math.max(best, await round(pub, subs, target.topic, qos, messages))
+  await Promise.all([...subs, pub].map((c) => c.endAsync(true)))
+  return best
 }
 
 async function ours(name: string, bridge: boolean): Promise<Target> {
@@ -201,10 +210,12 @@ const scenarios: { label: string; qos: 0 | 1; subscribers: number; messages: Buf
   })),
 ]
 
-console.log(`payload ${q0[0]?.length ?? 0} B (valid telemetry); figures are deliveries per second; ratio = vs bare aedes\n`)
+console.log(
+  `payload ${q0[0]?.length ?? 0} B (valid telemetry); figures are deliveries per second, best of ${ROUNDS} rounds; ratio = vs bare aedes\n`,
+)
 const started = performance.now()
 const warmUp = targets[0]
-if (warmUp !== undefined) await run(warmUp, 0, 1, q0.slice(0, 3000)) // JIT warm-up of the client side, not measured
+if (warmUp !== undefined) await run(warmUp, 0, 1, q0.slice(0, 2000)) // JIT warm-up of the client side, not measured
 for (const s of scenarios) {
   const rates: [string, number][] = []
   for (const t of targets) rates.push([t.name, await run(t, s.qos, s.subscribers, s.messages)])
