@@ -193,3 +193,32 @@ describe('agent update', () => {
     expect(none).toMatchObject({ ok: true, result: { changed: false } })
   })
 })
+
+describe('agent download and package checks', () => {
+  it('reports AGENT_ARTIFACT_TOO_LARGE when the body is larger than the desired size', async () => {
+    await using fx = await createFixture(broker.url)
+    await deviceOnV1(fx)
+    const v2 = fx.model({ version: '2.0.0' })
+    await fx.desired(2, { ...v2, size: v2.size - 10 })
+    expect((await fx.waitPhase('failed', 2)).error?.code).toBe('AGENT_ARTIFACT_TOO_LARGE')
+  })
+
+  it('reports AGENT_DOWNLOAD_FAILED on an HTTP error', async () => {
+    await using fx = await createFixture(broker.url)
+    await deviceOnV1(fx)
+    const v2 = fx.model({ version: '2.0.0' })
+    await fx.desired(2, { ...v2, url: `${fx.artifacts.baseUrl}/missing.liquid` })
+    const failed = await fx.waitPhase('failed', 2)
+    expect(failed.error).toMatchObject({ code: 'AGENT_DOWNLOAD_FAILED', retryable: true })
+  })
+
+  it('refuses a model built for other hardware with AGENT_PACKAGE_INVALID', async () => {
+    await using fx = await createFixture(broker.url)
+    const { driver } = await deviceOnV1(fx)
+    await fx.desired(2, fx.model({ version: '2.0.0', hardware: ['stm32h743'] }))
+    const failed = await fx.waitPhase('failed', 2)
+    expect(failed.error?.code).toBe('AGENT_PACKAGE_INVALID')
+    expect(failed.error?.message).toContain('stm32h743')
+    expect(driver.loads).toEqual(['1.0.0'])
+  })
+})
