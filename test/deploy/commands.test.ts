@@ -156,15 +156,23 @@ describe('compose commands are the real executables', () => {
     }
   }, 120_000)
 
-  it('gives broker and controller a configuration their schemas accept', () => {
+  it('gives every broker and controller a configuration their schemas accept', () => {
     const env = (s: Service): Record<string, string> => ({
       ...Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, v.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1')])),
       ...Object.fromEntries(envFiles(s).map(([k]) => [k, 'a-secret-from-a-file'])),
     })
-    const broker = loadBrokerConfig(env(compose.services.broker ?? {}))
-    expect(broker.logLevel).toBe('info')
-    const controller = loadControllerConfig(env(compose.services.controller ?? {}))
-    expect(controller).toMatchObject({ httpHost: '0.0.0.0', mqttUrl: 'mqtt://broker:1883', mqttPassword: 'a-secret-from-a-file' })
+    const brokers = ours.filter(([, s]) => argvOf(s)[0] === 'liquid-broker' && commandPath(argvOf(s)).length === 0)
+    const controllers = ours.filter(([, s]) => argvOf(s)[0] === 'liquid-controller')
+    expect(brokers.length).toBeGreaterThanOrEqual(2)
+    expect(controllers.length).toBeGreaterThanOrEqual(2)
+    for (const [name, s] of brokers) expect(loadBrokerConfig(env(s)).logLevel, name).toBe('info')
+    const users = controllers.map(([name, s]) => {
+      const config = loadControllerConfig(env(s))
+      expect(config, name).toMatchObject({ httpHost: '0.0.0.0', mqttUrl: 'mqtt://mqtt:1883', mqttPassword: 'a-secret-from-a-file' })
+      return config.mqttUsername
+    })
+    // The broker takes a controller's user name as its client id: two controllers, two names.
+    expect(new Set(users).size).toBe(users.length)
     expect(() => loadControllerConfig({ ...env(compose.services.controller ?? {}), LLN_HTTP_PORT: 'eighty' })).toThrow(
       /invalid controller configuration/,
     )
@@ -173,7 +181,7 @@ describe('compose commands are the real executables', () => {
   it('reads every secret file from a volume a finished one-shot step wrote it to', () => {
     const mounts = (s: Service) => (s.volumes ?? []).map((v) => v.split(':') as [string, string, string?])
     const consumers = ours.filter(([, s]) => envFiles(s).length > 0)
-    expect(consumers.map(([n]) => n)).toEqual(expect.arrayContaining(['controller', 'edge-agent']))
+    expect(consumers.map(([n]) => n)).toEqual(expect.arrayContaining(['controller', 'controller-2', 'edge-agent']))
     for (const [name, s] of consumers) {
       for (const [, file] of envFiles(s)) {
         const mount = mounts(s).find(([, target]) => file.startsWith(`${target}/`))

@@ -155,6 +155,11 @@ describe('docker-compose.yml', () => {
     }
   })
 
+  it('is documented: docs/deploy.md describes every service', () => {
+    const doc = read('docs/deploy.md')
+    for (const name of Object.keys(compose.services)) expect(doc, name).toContain(`\`${name}\``)
+  })
+
   it('publishes the API, Prometheus and Grafana on loopback only', () => {
     for (const name of ['controller', 'prometheus', 'grafana']) {
       for (const p of compose.services[name]?.ports ?? []) expect(p, name).toMatch(/^127\.0\.0\.1:/)

@@ -38,7 +38,10 @@ const series = new Set(
 )
 
 interface Compose {
-  services: Record<string, { command?: string[]; environment?: Record<string, string>; volumes?: string[] }>
+  services: Record<
+    string,
+    { command?: string[]; environment?: Record<string, string>; volumes?: string[]; networks?: { default?: { aliases?: string[] } } }
+  >
 }
 const compose = parse(read('docker-compose.yml'), { merge: true }) as Compose
 
@@ -98,7 +101,18 @@ describe('deploy/prometheus/prometheus.yml', () => {
       const d = prometheus.scrape_configs.find((c) => c.job_name === job)?.dns_sd_configs?.[0]
       return [d?.names ?? [], d?.port ?? 0]
     }
-    expect(port('broker')).toEqual([['broker'], Number(flagValue('broker', '--http-port'))])
+    expect(port('broker')).toEqual([['mqtt'], Number(flagValue('broker', '--http-port'))])
+    // `mqtt` names every broker node; the controller name every controller.
+    for (const [name, alias] of [
+      ['broker', 'mqtt'],
+      ['broker-2', 'mqtt'],
+      ['controller-2', 'controller'],
+    ] as const) {
+      expect(compose.services[name]?.networks?.default?.aliases, name).toContain(alias)
+      expect(flagValue(name, '--http-port') ?? compose.services[name]?.environment?.LLN_HTTP_PORT, name).toBe(
+        name.startsWith('broker') ? flagValue('broker', '--http-port') : compose.services.controller?.environment?.LLN_HTTP_PORT,
+      )
+    }
     expect(port('controller')).toEqual([['controller'], Number(compose.services.controller?.environment?.LLN_HTTP_PORT)])
     expect(port('agent')).toEqual([['edge-agent'], Number(flagValue('edge-agent', '--http-port'))])
     // The agent's local API must listen beyond its container's loopback to be scraped.
