@@ -113,6 +113,11 @@ describe('STM32 gateway', () => {
       await waitFor(allAt(others, 2), { timeoutMs: 20_000, what: 'the 7 others active on generation 2' })
       expect(online.get(ids[3]!)).toBe(false)
       expect(phases.get(ids[3]!)?.generation).toBe(1)
+      // plugged back in, it comes online again and converges to the state it missed
+      lost.plug()
+      await waitFor(allAt([ids[3]!], 2), { timeoutMs: 20_000, what: 'the re-plugged MCU active on generation 2' })
+      expect(online.get(ids[3]!)).toBe(true)
+      expect(artifacts.requests.filter((r) => r.path === '/dense-2.0.0.liquid')).toHaveLength(1)
       // each child kept its own state: separate directories, separate MCUs
       expect(new Set(ports.map((p) => p.emulator.mcuId)).size).toBe(8)
     } finally {

@@ -84,6 +84,11 @@ async function runGateway(config: GatewayConfig): Promise<void> {
   await gateway.close()
 }
 
+/** Repeated `--port` flags accumulate. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value]
+}
+
 const GATEWAY_KEYS = Object.keys(GatewayConfigSchema.shape)
 const EMULATE_KEYS = Object.keys(EmulateConfigSchema.shape)
 
@@ -99,7 +104,7 @@ export function gatewayCommand(env: Record<string, string | undefined>): Command
     .option('--root <root>', 'topic root (LLN_ROOT)')
     .option('--state-dir <dir>', 'per-child state and the shared artifact cache (LLN_STATE_DIR)')
     .option('--publisher-key <file...>', 'publisher public key PEM files (LLN_PUBLISHER_KEYS)')
-    .option('--port <path[=deviceId]...>', 'serial ports with MCUs; device id defaults to stm32-<MCU id> (LLN_PORTS)')
+    .option('--port <path[=deviceId]>', 'a serial port with an MCU, repeatable; device id defaults to stm32-<MCU id> (LLN_PORTS)', collect)
     .option('--usb <vid:pid>', 'also every serial port with this USB id, e.g. 0483:374b (LLN_USB)')
     .option('--baud <rate>', 'UART baud rate, default 115200 (LLN_BAUD_RATE)')
     .option('--health-interval-ms <ms>', 'probe period of quiet and lost MCUs (LLN_HEALTH_INTERVAL_MS)')

@@ -100,7 +100,7 @@ export class GatewayChild extends EventEmitter<ChildEvents> {
       await this.driver.hello()
     }
     const driver = this.driver
-    this.deviceId ??= defaultDeviceId(driver.info?.mcuId ?? 'unknown')
+    this.deviceId = this.o.deviceId ?? defaultDeviceId(driver.info?.mcuId ?? 'unknown')
     const id = this.deviceId
     if (this.state === 'closed') return
     const agent = await createAgent({
@@ -141,6 +141,10 @@ export class GatewayChild extends EventEmitter<ChildEvents> {
     this.agent = undefined
     this.setState('offline')
     await agent?.close()
+    // Reopen the port on the next probe: a USB serial device that was unplugged comes back as a new node.
+    const driver = this.driver
+    this.driver = undefined
+    await driver?.close()
   }
 
   async close(): Promise<void> {
