@@ -6,3 +6,4 @@ export { FakeDevice, startFakeDevices, type FakeBehaviour, type FakeDeviceOption
 export { startTestBroker, provisionTestCredential, credentialOptions, TEST_SCRYPT_PARAMS, type TestBroker } from './broker.js'
 export { FakeDriver, fakeModelBytes, runFakeModel, type FakeDriverOptions, type FakeFaults, type FakeModelSpec } from './fake-driver.js'
 export { buildFakePackage, publisherKeyPair, startArtifactServer, type ArtifactServer, type FakePackage, type FakePackageOptions } from './agent.js'
+export { startAgentFleet, type AgentFleet, type AgentFleetOptions, type FleetDeviceSpec } from './runbook.js'

@@ -62,6 +62,18 @@ const target = (c: Command): Command =>
     .option('--timeout <duration>', 'how long to wait for the devices', '30s')
     .option('--allow-unreachable', 'list unreachable devices without failing the verdict')
 
+/** `status --metric storage|memory|slots` through the runbook: a device id or a selector, a timeout, unreachable devices said plainly. */
+export function runStatusMetric(
+  ctx: Context,
+  o: { target?: string | undefined; metric: string; timeout?: string | undefined; allowUnreachable?: boolean | undefined },
+): Promise<number> {
+  if (o.target === undefined) throw new CliError('--metric needs --target <device or selector>', EXIT.USAGE, 'CLI_BAD_FLAG')
+  return runVerb(ctx, 'status', {
+    ...common({ target: o.target, timeout: o.timeout ?? '10s', allowUnreachable: o.allowUnreachable === true }),
+    metric: choice(o.metric, ['storage', 'memory', 'slots'], '--metric'),
+  })
+}
+
 /** `verify profile evaluate health benchmark compare analyze logs test` (issue #9). */
 export function registerRunbookCommands(program: Command, ctx: Context, setExit: (code: number) => void): void {
   const act =

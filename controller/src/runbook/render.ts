@@ -132,6 +132,13 @@ function body(r: Row, detailed: boolean): string {
         ['DEVICE', 'HW', 'P95', 'REFERENCE', 'FROM', 'EXCESS'],
         rows(r, 'suspects').map((s) => [s.deviceId, s.hardware, num(s.p95), num(s.reference), s.referenceFrom, pct(s.excess)]),
       )}`
+    case 'status': {
+      const fmt = (x: Row): string => JSON.stringify(x.storage ?? x.memory ?? x.slots ?? null)
+      return table(
+        ['DEVICE', 'HW', 'FREE', String(r.metric).toUpperCase()],
+        rows(r, 'results').map((x) => [x.deviceId, x.hardware, pct(x.freeShare), fmt(x)]),
+      )
+    }
     case 'test':
       return table(
         ['DEVICE', 'HW', 'MODEL', 'MAX ERROR', 'RESULT', 'DETAIL'],

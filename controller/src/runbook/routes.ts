@@ -21,6 +21,7 @@ import type { RunbookContext } from './verbs/context.js'
 import { health } from './verbs/health.js'
 import { logs } from './verbs/logs.js'
 import { profile } from './verbs/profile.js'
+import { status, StatusRequestSchema } from './verbs/status.js'
 
 type Base = Omit<RunbookContext, 'emit' | 'signal'>
 
@@ -114,6 +115,14 @@ export function runbookRoutes(base: Base): RouteDef[] {
       'operate',
       AnalyzeRequestSchema,
       analyze,
+    ),
+    verbRoute(
+      base,
+      'status',
+      'Ask devices for storage, memory or slots (a device id or a selector)',
+      'operate',
+      StatusRequestSchema,
+      status,
     ),
     verbRoute(base, 'logs', 'Recent log lines of devices; follow streams further lines', 'operate', LogsRequestSchema, logs),
     verbRoute(

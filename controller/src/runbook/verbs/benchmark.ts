@@ -75,11 +75,12 @@ export async function benchmark(ctx: RunbookContext, req: z.output<typeof Benchm
       energyMw: energyOf.get(r.deviceId) ?? null,
       errorRate: round(t?.errorRate ?? null),
       inferences: t?.inferences ?? 0,
+      failures: t?.errors ?? 0,
     }
   })
   const groups = [...groupBy(devices, (d) => `${d.model ?? 'none'}|${d.hardware}`)].map(([, list]) => {
     const inferences = list.reduce((a, d) => a + d.inferences, 0)
-    const errors = list.reduce((a, d) => a + (d.errorRate ?? 0) * d.inferences, 0)
+    const errors = list.reduce((a, d) => a + d.failures, 0)
     const first = list[0]
     return {
       model: first?.model ?? null,
@@ -87,7 +88,7 @@ export async function benchmark(ctx: RunbookContext, req: z.output<typeof Benchm
       devices: list.length,
       latencyMs: fleetQuantiles(list.flatMap((d) => (d.latencyMs === null ? [] : [d.latencyMs]))),
       energyMw: fleetQuantiles(list.flatMap((d) => (d.energyMw === null ? [] : [d.energyMw]))),
-      errorRate: inferences === 0 ? null : round(errors / inferences),
+      errorRate: inferences + errors === 0 ? null : round(errors / (inferences + errors)),
       inferences,
     }
   })
@@ -102,7 +103,7 @@ export async function benchmark(ctx: RunbookContext, req: z.output<typeof Benchm
       target: req.target,
       durationMs: req.durationMs,
       groups,
-      devices: devices.map(({ inferences: _i, ...d }) => d),
+      devices: devices.map(({ inferences: _i, failures: _f, ...d }) => d),
     },
     verdict: verdictOf(fail),
     reasons: [...fail, ...note],

@@ -1,0 +1,190 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { waitFor } from '@liquid-edge/test/harness'
+import { EXIT } from '../src/cli/client.js'
+import { VERDICT_FAILED } from '../src/runbook/cli-stream.js'
+import { BaselineSchema } from '../src/runbook/verbs/benchmark.js'
+import { ADMIN } from './helpers.js'
+import { runLiquidLln, startRunbookFleet, stopDevice, type RunbookFleet } from './runbook/fleet.js'
+
+type Json = Record<string, unknown> & { verdict: string; reasons: string[]; unreachable: { deviceId: string; reason: string }[] }
+const json = (out: string): Json => JSON.parse(out) as Json
+
+describe('runbook verbs against real agents with injected faults', () => {
+  let rb: RunbookFleet
+  const dir = mkdtempSync(join(tmpdir(), 'lln-rb-'))
+
+  beforeAll(async () => {
+    rb = await startRunbookFleet([
+      { id: 'rb-1', hardware: 'rpi4', faults: { energyMj: 0.002 } },
+      { id: 'rb-2', hardware: 'rpi4', faults: { energyMj: 0.002 } },
+      { id: 'rb-3', hardware: 'stm32h743', faults: { energyMj: 0.001 } },
+      // slow: 20 ms per inference against the model's 5 ms threshold
+      { id: 'rb-4', hardware: 'stm32h743', faults: { latencyMs: 20, energyMj: 0.004 } },
+      // wrong outputs and every second inference fails
+      { id: 'rb-5', hardware: 'rpi4', faults: { outputOffset: 1, errorEvery: 2 } },
+      // stopped below: unreachable
+      { id: 'rb-6', hardware: 'rpi4' },
+    ])
+    await stopDevice(rb, 'rb-6')
+  }, 40_000)
+  afterAll(async () => {
+    await rb.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('verify: per-device verdicts, unreachable devices fail the verdict unless allowed, exit codes', async () => {
+    const all = await rb.cli('verify', '--target', 'env=rb', '--test-suite', 'smoke', '--json')
+    expect(all.code).toBe(VERDICT_FAILED)
+    const r = json(all.out)
+    expect(r.verdict).toBe('fail')
+    expect(r.unreachable).toEqual([{ deviceId: 'rb-6', hardware: 'rpi4', reason: 'offline' }])
+    expect(r.partial).toBe(true)
+    const failedIds = [
+      ...(r.results as { deviceId: string; passed: boolean }[]).filter((x) => !x.passed).map((x) => x.deviceId),
+      ...(r.errors as { deviceId: string }[]).map((e) => e.deviceId),
+    ]
+    expect(failedIds.sort()).toEqual(['rb-4', 'rb-5']) // rb-4: golden latency over the threshold
+    const allowed = await rb.cli('verify', '--target', 'env=rb', '--allow-unreachable')
+    expect(allowed.code).toBe(VERDICT_FAILED) // rb-5 still fails
+    expect(allowed.out).toContain('PARTIAL')
+    expect(allowed.out).toMatch(/rb-6 \(offline\)/)
+    expect(allowed.err).toMatch(/\[\d\/6\] rb-\d/) // progress
+    const stm = await rb.cli('verify', '--target', 'rb-3')
+    expect(stm.code).toBe(EXIT.OK)
+    expect(stm.out).toContain('verdict: PASS')
+    const integration = await rb.cli('verify', '--target', 'hw=stm32h743', '--test-suite', 'integration', '--json')
+    expect(integration.code).toBe(VERDICT_FAILED)
+    expect(json(integration.out).reasons.join('\n')).toMatch(/rb-4 failed .*latency-p95/)
+  })
+
+  it('profile: fleet quantiles, per-hardware breakdown, outliers and budgets', async () => {
+    const res = await rb.cli('profile', '--target', 'env=rb', '--metric', 'latency', '--samples', '40', '--allow-unreachable', '--detailed')
+    expect(res.code).toBe(VERDICT_FAILED)
+    expect(res.out).toMatch(/outliers: rb-4 20/)
+    expect(res.out).toMatch(/stm32h743 ×2/)
+    const j = await rb.cli('profile', '--target', 'rpi4', '--metric', 'energy', '--samples', '20', '--allow-unreachable', '--json')
+    const r = json(j.out)
+    expect(r.unit).toBe('mW')
+    expect((r.byHardware as { hardware: string }[]).map((g) => g.hardware)).toEqual(['rpi4'])
+    expect((r.fleet as { samples: number }).samples).toBeGreaterThan(0)
+    expect(j.code).toBe(VERDICT_FAILED) // rb-5 errors while profiling
+  })
+
+  it('evaluate: accuracy per device and overall against the model minimum', async () => {
+    const ok = await rb.cli('evaluate', '--target', 'rb-1', '--dataset', 'validation', '--json')
+    expect(ok.code).toBe(EXIT.OK)
+    const r = json(ok.out)
+    expect(r.minAccuracy).toBe(0.9)
+    expect(r.overall).toEqual({ samples: 3, correct: 3, accuracy: 1 })
+    const strict = await rb.cli('evaluate', '--target', 'rb-1', '--min-accuracy', '1.5')
+    expect(strict.code).toBe(EXIT.USAGE)
+    const all = await rb.cli('evaluate', '--target', 'env=rb', '--allow-unreachable', '--json')
+    expect(all.code).toBe(VERDICT_FAILED)
+    expect((json(all.out).errors as { deviceId: string }[]).map((e) => e.deviceId)).toEqual(['rb-5'])
+  })
+
+  it('health: offline, error rate from telemetry, version mix', async () => {
+    await rb.fleet.infer('rb-5', 40)
+    await rb.fleet.infer('rb-1', 40)
+    let last = ''
+    await waitFor(async () => {
+      last = (await rb.cli('health', '--target', 'rb-5', '--json')).out
+      const r = json(last)
+      return ((r.results as { errorRate: number | null }[])[0]?.errorRate ?? 0) > 0.3
+    }).catch((err: unknown) => {
+      throw new Error(`no error rate in health: ${last}`, { cause: err })
+    })
+    const res = await rb.cli('health', '--target', 'env=rb', '--json')
+    expect(res.code).toBe(VERDICT_FAILED)
+    const r = json(res.out)
+    expect(r.online).toBe(5)
+    expect(r.offline).toBe(1)
+    expect(r.versions).toMatchObject({ models: { 'kws@1.0.0': 6 } })
+    expect(r.reasons.join('\n')).toMatch(/rb-5: error rate [3-6]\d(\.\d)?%/)
+    const one = await rb.cli('health', '--target', 'rb-1')
+    expect(one.code).toBe(EXIT.OK)
+    expect(one.out).toMatch(/rb-1 +rpi4 +online/)
+  })
+
+  it('analyze: ranks the hardware class and devices that explain the regression', async () => {
+    const res = await rb.cli('analyze', '--target', 'env=rb', '--metric', 'performance', '--samples', '20', '--allow-unreachable', '--json')
+    expect(res.code).toBe(VERDICT_FAILED)
+    const r = json(res.out)
+    expect((r.suspects as { deviceId: string; referenceFrom: string }[])[0]).toMatchObject({ deviceId: 'rb-4', referenceFrom: 'threshold' })
+    expect((r.hardware as { hardware: string; share: number }[])[0]).toMatchObject({ hardware: 'stm32h743', share: 1 })
+  })
+
+  it('benchmark writes a baseline; compare passes against it, then fails on a regression', async () => {
+    const file = join(dir, 'baseline.json')
+    const bench = await rb.cli('benchmark', '--target', 'hw=stm32h743', '--duration', '300ms', '--output', file)
+    expect(bench.code).toBe(EXIT.OK)
+    const baseline = BaselineSchema.parse(JSON.parse(readFileSync(file, 'utf8')))
+    expect(baseline.groups).toHaveLength(1)
+    expect(baseline.groups[0]).toMatchObject({ model: 'kws@1.0.0', hardware: 'stm32h743', devices: 2 })
+    expect(baseline.groups[0]?.latencyMs?.p95).toBe(20)
+    const same = await rb.cli('compare', '--target', 'hw=stm32h743', '--baseline', file, '--duration', '300ms', '--json')
+    expect(same.code, same.out).toBe(EXIT.OK)
+    rb.fleet.drivers.get('rb-3')!.faults = { latencyMs: 20, energyMj: 0.001 }
+    const worse = await rb.cli('compare', '--target', 'hw=stm32h743', '--baseline', file, '--duration', '300ms', '--json')
+    expect(worse.code).toBe(VERDICT_FAILED)
+    const metrics = json(worse.out).metrics as { metric: string; verdict: string }[]
+    expect(metrics.find((m) => m.metric === 'latency.p50')?.verdict).toBe('worse')
+    expect(metrics.find((m) => m.metric === 'latency.p95')?.verdict).toBe('same') // rb-4 was already at 20 ms
+    const bad = await rb.cli('compare', '--target', 'hw=stm32h743', '--baseline', join(dir, 'missing.json'))
+    expect(bad.code).toBe(EXIT.USAGE)
+    expect(bad.err).toContain('--baseline: cannot read')
+  })
+
+  it('logs and logs --follow of one device; status --metric memory', async () => {
+    const res = await rb.cli('logs', '--target', 'rb-1', '--lines', '5', '--json')
+    expect(res.code).toBe(EXIT.OK)
+    const lines = json(res.out).lines as { deviceId: string; msg: string }[]
+    expect(lines.length).toBeGreaterThan(0)
+    expect(lines.length).toBeLessThanOrEqual(5)
+    const follow = await rb.cli('logs', '--target', 'rb-2', '--follow', '--follow-for', '400ms')
+    expect(follow.code).toBe(EXIT.OK)
+    expect(follow.out).toMatch(/rb-2 (info|warn|debug|error)/)
+    const mem = await rb.cli('status', '--target', 'rb-1', '--metric', 'memory', '--json')
+    expect(mem.code).toBe(EXIT.OK)
+    expect(mem.out).toContain('rssBytes')
+  })
+
+  it('test --scenario end-to-end: golden vectors through every device', async () => {
+    const all = await rb.cli('test', '--target', 'env=rb', '--scenario', 'end-to-end', '--allow-unreachable', '--json')
+    expect(all.code).toBe(VERDICT_FAILED)
+    const r = json(all.out)
+    const passed = (r.results as { deviceId: string; passed: boolean }[]).filter((x) => x.passed).map((x) => x.deviceId)
+    expect(passed.sort()).toEqual(['rb-1', 'rb-2', 'rb-3', 'rb-4'])
+  })
+
+  it('clear errors: unknown targets, bad flags, a registered device that never answers', async () => {
+    const unknown = await rb.cli('verify', '--target', 'env=nowhere')
+    expect(unknown.code).toBe(EXIT.NOT_FOUND)
+    expect(unknown.err).toContain("the target 'env=nowhere' selects no registered devices")
+    expect((await rb.cli('verify', '--target', 'env=rb', '--test-suite', 'bogus')).code).toBe(EXIT.USAGE)
+    expect((await rb.cli('profile', '--target', 'env=rb', '--metric', 'heat')).code).toBe(EXIT.USAGE)
+    expect((await rb.cli('profile', '--target', 'env=rb', '--metric', 'latency', '--samples', '5', '--duration', '1s')).code).toBe(
+      EXIT.USAGE,
+    )
+    expect((await rb.cli('verify')).code).toBe(EXIT.USAGE)
+    await rb.controller.registry.addMany([{ id: 'rb-ghost', labels: { env: 'ghost' } }])
+    const ghost = await rb.cli('verify', '--target', 'rb-ghost', '--timeout', '600ms', '--json')
+    expect(ghost.code).toBe(VERDICT_FAILED)
+    expect(json(ghost.out).unreachable).toEqual([{ deviceId: 'rb-ghost', hardware: 'unknown', reason: 'timeout' }])
+  })
+
+  it('liquid-lln as a process: exit codes scripts can trust', async () => {
+    const env = { LLN_API_URL: rb.controller.url, LLN_TOKEN: ADMIN }
+    const [fail, pass] = await Promise.all([
+      runLiquidLln(['verify', '--target', 'env=rb', '--test-suite', 'smoke'], env),
+      runLiquidLln(['test', '--target', 'rb-1', '--scenario', 'end-to-end', '--json'], env),
+    ])
+    expect(fail.code).toBe(VERDICT_FAILED)
+    expect(fail.out).toContain('verdict: FAIL')
+    expect(pass.code).toBe(0)
+    expect(json(pass.out).verdict).toBe('pass')
+  }, 30_000)
+})
