@@ -6,6 +6,7 @@ import { deviceTable, readPackage } from './device-commands.js'
 import { table } from './output.js'
 import { parseDurationMs, parseFraction, parseModelRef, parsePercent, parsePositiveInt } from './parse.js'
 import { waitForRollout, type RolloutInfo } from './wait.js'
+import { runStatusMetric } from '../runbook/cli.js'
 
 interface DeployFlags {
   target: string
@@ -131,20 +132,14 @@ export function registerRolloutCommands(program: Command, ctx: Context, setExit:
     .command('status')
     .description('fleet summary and devices')
     .option('--target <selector>', 'label selector')
-    .option('--metric <metric>', 'ask the devices: storage|memory')
-    .action(async (o: { target?: string; metric?: string }) => {
+    .option('--metric <metric>', 'ask the devices: storage|memory|slots')
+    .option('--timeout <duration>', 'with --metric: how long to wait for the devices', '10s')
+    .option('--allow-unreachable', 'with --metric: list unreachable devices without failing')
+    .action(async (o: { target?: string; metric?: string; timeout: string; allowUnreachable?: boolean }) => {
       if (o.metric !== undefined) {
-        if (o.metric !== 'storage' && o.metric !== 'memory')
-          throw new CliError('--metric must be storage or memory', EXIT.USAGE, 'CLI_BAD_FLAG')
-        const res = await ctx.client().call<{
-          answers: { deviceId: string; reply: { ok: boolean; result?: Record<string, Record<string, number> | undefined> } | null }[]
-        }>('POST', '/v1/devices/query', { target: o.target ?? '', metric: o.metric })
-        const key = o.metric
-        ctx.print(res, () =>
-          table(
-            ['DEVICE', 'ANSWER'],
-            res.answers.map((a) => [a.deviceId, a.reply === null ? 'no answer' : JSON.stringify(a.reply.result?.[key] ?? a.reply)]),
-          ),
+        // The runbook's status verb (#9): device ids or selectors, a timeout, unreachable devices listed, a verdict.
+        setExit(
+          await runStatusMetric(ctx, { target: o.target, metric: o.metric, timeout: o.timeout, allowUnreachable: o.allowUnreachable }),
         )
         return
       }
