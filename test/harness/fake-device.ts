@@ -55,6 +55,8 @@ export class FakeDevice {
   readonly desiredSeen: number[] = []
   /** Every command it received. */
   readonly commandsSeen: Command[] = []
+  /** Non-empty messages received on its topics (valid or not). */
+  received = 0
   /** Artifacts it downloaded (sha256 of each). */
   readonly downloads: string[] = []
   phase: Phase = 'idle'
@@ -157,6 +159,7 @@ export class FakeDevice {
 
   private async onMessage(topic: string, payload: Buffer): Promise<void> {
     if (payload.length === 0) return
+    this.received++
     const r = this.codec.decode(topic, payload)
     if (!r.ok) return
     if (r.message.type === 'desired') await this.onDesired(r.message)

@@ -48,6 +48,7 @@ export class RolloutEngine {
   private closed = false
   /** Ticks in flight per rollout in this process: a second request coalesces into one re-run. */
   private readonly inFlight = new Map<string, { again: boolean; done: Promise<boolean> }>()
+  private readonly lastNudge = new Map<string, number>()
 
   constructor(private readonly o: EngineOptions) {
     const common = { connection: o.connection, prefix: o.bullPrefix }
@@ -80,6 +81,10 @@ export class RolloutEngine {
   async nudge(rolloutId: string): Promise<void> {
     if (this.closed) return
     const slot = Math.floor(this.o.clock.now() / 100)
+    // Thousands of reports a second coalesce here before they cost a Redis round trip each.
+    if (this.lastNudge.get(rolloutId) === slot) return
+    this.lastNudge.set(rolloutId, slot)
+    if (this.lastNudge.size > 10_000) this.lastNudge.clear()
     await this.queue.add('tick', { rolloutId }, { jobId: `rollout-${rolloutId}-nudge-${slot}`, removeOnComplete: true, removeOnFail: true })
   }
 

@@ -1,0 +1,140 @@
+/**
+ * bench/rollout: time from `deploy` at 100% to "every device reports active", and from
+ * `rollback --to-previous` to "every device is back", for N fake devices on an in-process aedes
+ * broker — beside a raw fan-out of N retained messages to the same clients in the same run.
+ *
+ *   npm run bench rollout                 # 1,000 devices (about 2 minutes on 2 cores)
+ *   BENCH_SIZES=1000,10000 npm run bench rollout
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createHash, generateKeyPairSync, sign } from 'node:crypto'
+import { attachSignature, unsignedPackage } from '@liquid-edge/protocol'
+import {
+  FakeDevice,
+  REDIS_URL,
+  deleteKeys,
+  redisClient,
+  startPlainBroker,
+  uniquePrefix,
+  uniqueRoot,
+  waitFor,
+} from '@liquid-edge/test/harness'
+import { createController, loadConfig } from '@liquid-edge/controller'
+
+const sizes = (process.env.BENCH_SIZES ?? '1000').split(',').map(Number)
+const publisher = generateKeyPairSync('ed25519')
+
+function pkg(version: string): Uint8Array {
+  const model = new Uint8Array(2048).map((_, i) => (i * 31 + version.length) % 256)
+  const unsigned = unsignedPackage(
+    {
+      format: 1,
+      name: 'bench',
+      version,
+      createdAt: 1,
+      runtime: 'onnx',
+      input: { name: 'x', shape: [1, 2], dtype: 'float32' },
+      output: { name: 'y', shape: [1, 1], dtype: 'float32' },
+      latencyThresholdMs: 5,
+      golden: [{ input: [0, 1], output: [0.5] }],
+      modelSha256: createHash('sha256').update(model).digest('hex'),
+      modelSize: model.byteLength,
+    },
+    model,
+  )
+  return attachSignature(unsigned, new Uint8Array(sign(null, unsigned, publisher.privateKey)))
+}
+
+async function inBatches<T>(items: readonly T[], size: number, fn: (t: T) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn))
+}
+
+async function run(n: number): Promise<void> {
+  const broker = await startPlainBroker()
+  const root = uniqueRoot()
+  const prefix = uniquePrefix('bench')
+  const bullPrefix = uniquePrefix('bench-bull')
+  const storeDir = mkdtempSync(join(tmpdir(), 'lln-bench-'))
+  const config = loadConfig(
+    {},
+    {
+      redisUrl: REDIS_URL,
+      prefix,
+      bullPrefix,
+      mqttUrl: broker.url,
+      root,
+      httpPort: 0,
+      storeDir,
+      tickMs: 200,
+      leaseMs: 10_000,
+      logLevel: 'silent',
+    },
+  )
+  const c = await createController({ config, publisherKeys: [publisher.publicKey] })
+  const v1 = (await c.models.push(pkg('1.0.0'))).record
+  await c.models.push(pkg('2.0.0'))
+  const ids = Array.from({ length: n }, (_, i) => `b-${i}`)
+  await c.registry.addMany(ids.map((id) => ({ id, labels: { env: 'bench' } })))
+  const initialModel = { name: v1.name, version: v1.version, sha256: v1.sha256 }
+  const devices = ids.map((id) => new FakeDevice({ url: broker.url, root, deviceId: id, initialModel, download: true }))
+  let t = performance.now()
+  await inBatches(devices, 250, (d) => d.start())
+  console.log(`  ${n} devices connected in ${((performance.now() - t) / 1000).toFixed(1)} s`)
+  const timeout = { timeoutMs: 600_000, intervalMs: 25 }
+
+  // Baseline: N retained QoS 1 messages, one per device topic, from one client, to the same clients.
+  const pub = await (await import('mqtt')).default.connectAsync(broker.url, { reconnectPeriod: 0 })
+  t = performance.now()
+  await inBatches(ids, 500, (id) => pub.publishAsync(`${root}/devices/${id}/desired`, '{"bench":"raw"}', { qos: 1, retain: true }))
+  await waitFor(() => devices.every((d) => d.received >= 1), { ...timeout, what: 'raw fan-out' })
+  const raw = performance.now() - t
+  await inBatches(ids, 500, (id) => pub.publishAsync(`${root}/devices/${id}/desired`, '', { qos: 1, retain: true }))
+  await pub.endAsync()
+
+  t = performance.now()
+  const r = await c.rollouts.deploy({
+    model: { name: 'bench', version: '2.0.0' },
+    target: 'env=bench',
+    strategy: 'all',
+    stepDeadlineMs: 600_000,
+  })
+  await waitFor(() => devices.every((d) => d.phase === 'active' && d.active?.version === '2.0.0'), { ...timeout, what: 'deploy' })
+  const deploy = performance.now() - t
+  await waitFor(async () => (await c.repo.get(r.id)).state === 'completed', timeout)
+  const deployCompleted = performance.now() - t
+
+  t = performance.now()
+  const rb = await c.rollouts.rollback({ rolloutId: r.id, toPrevious: true })
+  await waitFor(() => devices.every((d) => d.phase === 'active' && d.active?.version === '1.0.0'), { ...timeout, what: 'rollback' })
+  const rollback = performance.now() - t
+  await waitFor(async () => (await c.repo.get(rb.rollout?.id ?? '')).state === 'completed', timeout)
+  const rollbackCompleted = performance.now() - t
+  const downloads = devices.reduce((a, d) => a + d.downloads.length, 0)
+
+  const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`
+  console.log(`  raw fan-out of ${n} retained messages:      ${s(raw)}  (baseline)`)
+  console.log(
+    `  deploy 100% → every device active:         ${s(deploy)}  ${(deploy / raw).toFixed(2)}× raw  (rollout completed ${s(deployCompleted)}, ${downloads} artifact downloads)`,
+  )
+  console.log(
+    `  rollback --to-previous → every device back: ${s(rollback)}  ${(rollback / raw).toFixed(2)}× raw  (rollback completed ${s(rollbackCompleted)}, no downloads: ${devices.every((d) => d.downloads.length === 1)})`,
+  )
+
+  await inBatches(devices, 500, (d) => d.stop())
+  await c.close()
+  await broker.close()
+  const redis = redisClient()
+  await deleteKeys(redis, prefix)
+  await deleteKeys(redis, bullPrefix)
+  await redis.quit()
+  rmSync(storeDir, { recursive: true, force: true })
+}
+
+console.log(`bench/rollout on ${process.arch}, node ${process.version}; fake devices, controller and aedes in one process`)
+for (const n of sizes) {
+  console.log(`\n${n} devices`)
+  await run(n)
+}
+process.exit(0)
