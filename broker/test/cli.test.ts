@@ -73,7 +73,7 @@ describe('liquid-broker', () => {
         const entry = JSON.parse(line) as { msg?: string; ports?: { tcp?: number } }
         if (entry.msg === 'broker started') port = entry.ports?.tcp ?? 0
       })
-      await waitFor(() => port > 0, { timeoutMs: 20_000, what: 'broker started log line' })
+      await waitFor(() => port > 0, { timeoutMs: 45_000, what: 'broker started log line' })
       const common = ['-h', '127.0.0.1', '-p', String(port), '-V', 'mqttv311']
       const sub = run('mosquitto_sub', [
         ...common,
@@ -119,5 +119,5 @@ describe('liquid-broker', () => {
       const [code] = (await exited) as [number | null]
       expect(code).toBe(0) // graceful shutdown
     }
-  })
+  }, 60_000)
 })

@@ -23,7 +23,9 @@ const certId = uid('tls')
 async function connectWs(url: string, options: IClientOptions): Promise<MqttClient & AsyncDisposable> {
   const client = new MqttClient(() => createWebSocketStream(new WebSocket(url, 'mqtt')), { reconnectPeriod: 0, ...options })
   await new Promise<void>((resolve, reject) => {
-    client.once('connect', () => { resolve(); })
+    client.once('connect', () => {
+      resolve()
+    })
     client.once('error', (err) => {
       client.end(true)
       reject(err)

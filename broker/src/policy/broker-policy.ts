@@ -49,6 +49,8 @@ export class BrokerPolicy {
   readonly #o: BrokerPolicyOptions
   readonly #dropped = new WeakSet<object>()
   readonly #bridge = new WeakMap<object, BridgeItem>()
+  /** Topic → kind label for the delivery counter (aedes calls authorizeForward once per subscriber). */
+  readonly #kinds = new Map<string, string>()
 
   constructor(options: BrokerPolicyOptions) {
     this.#o = options
@@ -104,8 +106,18 @@ export class BrokerPolicy {
   readonly authorizeForward = (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null => {
     const session = this.#o.sessions.get(client)
     if (session === undefined || !session.mayReceive(packet.topic)) return null
-    this.#o.metrics.countOut(this.#o.codec.topics.parse(packet.topic)?.kind ?? 'other')
+    this.#o.metrics.countOut(this.#kindOf(packet.topic))
     return packet
+  }
+
+  #kindOf(topic: string): string {
+    let kind = this.#kinds.get(topic)
+    if (kind === undefined) {
+      kind = this.#o.codec.topics.parse(topic)?.kind ?? 'other'
+      if (this.#kinds.size >= 10_000) this.#kinds.clear()
+      this.#kinds.set(topic, kind)
+    }
+    return kind
   }
 
   #withinRate(client: Client, packet: PublishPacket, session: ClientSession): boolean {
