@@ -63,7 +63,9 @@ export class FleetScheduler {
         agent
           .closeWindow()
           .then(
-            () => { this.#options.onWindow(); },
+            () => {
+              this.#options.onWindow()
+            },
             () => undefined,
           )
           .finally(() => (d.windowBusy = false))
@@ -88,8 +90,12 @@ export class FleetScheduler {
     agent
       .infer(input)
       .then(
-        () => { this.#options.onInference(true); },
-        () => { this.#options.onInference(false); },
+        () => {
+          this.#options.onInference(true)
+        },
+        () => {
+          this.#options.onInference(false)
+        },
       )
       .finally(() => d.inflight--)
   }
