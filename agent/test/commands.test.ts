@@ -72,6 +72,25 @@ describe('agent commands', () => {
     expect(driver.activeVersion).toBe('1.0.0')
   })
 
+  it('rolls back to a named version that is not resident by fetching it first', async () => {
+    await using fx = await createFixture(broker.url)
+    const { driver } = await deviceOn(fx, ['1.0.0', '2.0.0', '3.0.0'])
+    const old = fx.model({ version: '0.9.0' })
+    const reply = await fx.waitReply(
+      await fx.command({ kind: 'rollback', expiresAt: soon(), to: { to: 'version', version: '0.9.0', model: old } }),
+    )
+    expect(reply).toMatchObject({ ok: true, result: { activeVersion: '0.9.0', changed: true } })
+    expect(driver.activeVersion).toBe('0.9.0')
+    expect(driver.activations.at(-1)).toBe('0.9.0')
+    const forged = { ...fx.model({ version: '0.8.0' }), sha256: '0'.repeat(64) }
+    const refused = await fx.waitReply(
+      await fx.command({ kind: 'rollback', expiresAt: soon(), to: { to: 'version', version: '0.8.0', model: forged } }),
+    )
+    expect(refused).toMatchObject({ ok: false, error: { code: 'AGENT_SHA256_MISMATCH' } })
+    expect(driver.activeVersion).toBe('0.9.0')
+    expect((await fx.waitPhase('active')).phase).toBe('active')
+  })
+
   it('answers ping, status, verify, profile and evaluate', async () => {
     await using fx = await createFixture(broker.url)
     const { driver } = await deviceOn(fx, ['1.0.0'])

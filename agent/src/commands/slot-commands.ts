@@ -42,11 +42,14 @@ export async function rollback(ai: AgentInternals, reconciler: Reconciler, cmd: 
       return { kind: 'rollback', activeVersion: version, slots: reportedSlots(s), changed: false }
     }
     for (const slot of ['a', 'b'] as const) if (slot !== s.active && s.slots[slot]?.version === version) target = slot
+    if (target === null && cmd.to.model !== undefined) {
+      if (cmd.to.model.version !== version) {
+        throw new FleetError('AGENT_PACKAGE_INVALID', `the model given is ${cmd.to.model.version}, not ${version}`)
+      }
+      target = await reconciler.stageForRollback(cmd.to.model)
+    }
     if (target === null) {
-      throw new FleetError(
-        'AGENT_NO_PREVIOUS_MODEL',
-        `version ${version} is not resident on this device; roll out its desired state instead`,
-      )
+      throw new FleetError('AGENT_NO_PREVIOUS_MODEL', `version ${version} is not resident on this device and no model to fetch was given`)
     }
   }
   if (s.trial !== null && s.trial.previous === target) {

@@ -116,6 +116,39 @@ export class Reconciler {
     await this.trial.start(slot, desired.generation, desired.policy)
   }
 
+  /**
+   * For an operator rollback to a version that is not resident: download, verify, stage and
+   * self-test it into the standby slot now (the caller activates it: rollbacks skip the trial).
+   * On failure the phase returns to what it was and the error is thrown.
+   * @throws {FleetError} `AGENT_BUSY` during an update, or any download/verify/stage/self-test code
+   */
+  async stageForRollback(model: ModelRef): Promise<SlotName> {
+    if (this.job !== null) throw new FleetError('AGENT_BUSY', 'an update is in progress', { retryable: true })
+    const ai = this.ai
+    const before = { phase: ai.state.phase, error: ai.state.error }
+    const ctl = new AbortController()
+    const job: Job = { generation: ai.state.generation, ctl, done: Promise.resolve() }
+    this.job = job
+    try {
+      await ai.setPhase('downloading', null)
+      const slot = await this.fetchAndStage(model, ctl.signal, () => {
+        if (ctl.signal.aborted) throw ctl.signal.reason
+      })
+      const manifest = ai.manifests[slot]
+      if (manifest === null) throw new FleetError('AGENT_INTERNAL', `slot ${slot} has no manifest after staging`)
+      await selfTest(ai, slot, manifest)
+      return slot
+    } catch (err) {
+      for (const slot of ['a', 'b'] as const) {
+        if (slot !== ai.state.active && ai.state.standby === null && ai.state.slots[slot] !== null) await freeSlot(ai, slot)
+      }
+      await ai.setPhase(before.phase, before.error)
+      throw err
+    } finally {
+      this.job = null
+    }
+  }
+
   /** Download (resumable), verify and stage `model` into the standby slot. */
   private async fetchAndStage(model: ModelRef, signal: AbortSignal, check: () => void): Promise<SlotName> {
     const ai = this.ai
