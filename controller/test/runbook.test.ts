@@ -6,7 +6,7 @@ import { waitFor } from '@liquid-edge/test/harness'
 import { EXIT } from '../src/cli/client.js'
 import { VERDICT_FAILED } from '../src/runbook/cli-stream.js'
 import { BaselineSchema } from '../src/runbook/verbs/benchmark.js'
-import { ADMIN } from './helpers.js'
+import { ADMIN, api } from './helpers.js'
 import { runLiquidLln, startRunbookFleet, stopDevice, type RunbookFleet } from './runbook/fleet.js'
 
 type Json = Record<string, unknown> & { verdict: string; reasons: string[]; unreachable: { deviceId: string; reason: string }[] }
@@ -120,7 +120,7 @@ describe('runbook verbs against real agents with injected faults', () => {
   it('benchmark writes a baseline; compare passes against it, then fails on a regression', async () => {
     const file = join(dir, 'baseline.json')
     const bench = await rb.cli('benchmark', '--target', 'hw=stm32h743', '--duration', '300ms', '--output', file)
-    expect(bench.code).toBe(EXIT.OK)
+    expect(bench.code, bench.out).toBe(EXIT.OK)
     const baseline = BaselineSchema.parse(JSON.parse(readFileSync(file, 'utf8')))
     expect(baseline.groups).toHaveLength(1)
     expect(baseline.groups[0]).toMatchObject({ model: 'kws@1.0.0', hardware: 'stm32h743', devices: 2 })
@@ -174,6 +174,27 @@ describe('runbook verbs against real agents with injected faults', () => {
     const ghost = await rb.cli('verify', '--target', 'rb-ghost', '--timeout', '600ms', '--json')
     expect(ghost.code).toBe(VERDICT_FAILED)
     expect(json(ghost.out).unreachable).toEqual([{ deviceId: 'rb-ghost', hardware: 'unknown', reason: 'timeout' }])
+  })
+
+  it('API: JSON reports, zod-validated bodies, scopes, OpenAPI', async () => {
+    const call = api(rb.controller)
+    const res = await call<Json>('POST', '/v1/runbook/test', { target: 'rb-2', timeoutMs: 5000 })
+    expect(res.status).toBe(200)
+    expect(res.body).toMatchObject({ verb: 'test', devices: 1, answered: 1, partial: false, verdict: 'pass', unreachable: [], errors: [] })
+    const bad = await call<{ error: { code: string; message: string } }>('POST', '/v1/runbook/verify', {
+      target: 'env=rb',
+      suite: 'nope',
+      extra: 1,
+    })
+    expect(bad.status).toBe(400)
+    expect(bad.body.error.code).toBe('API_INVALID_REQUEST')
+    const unknown = await call<{ error: { code: string } }>('POST', '/v1/runbook/health', { target: 'ghost-device-x' })
+    expect(unknown.status).toBe(422) // ROLLOUT_NO_DEVICES
+    const token = (await call<{ token: string }>('POST', '/v1/tokens', { name: 'viewer', scopes: ['read'] })).body.token
+    expect((await api(rb.controller, token)('POST', '/v1/runbook/verify', { target: 'env=rb' })).status).toBe(403)
+    expect((await api(rb.controller, token)('POST', '/v1/runbook/health', { target: 'rb-1' })).status).toBe(200)
+    const doc = (await (await fetch(`${rb.controller.url}/openapi.json`)).json()) as { paths: Record<string, unknown> }
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/runbook/verify', '/v1/runbook/compare', '/v1/runbook/logs']))
   })
 
   it('liquid-lln as a process: exit codes scripts can trust', async () => {

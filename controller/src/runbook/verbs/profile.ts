@@ -25,8 +25,9 @@ export interface DeviceProfile {
 }
 
 /**
- * Quantiles over several devices: samples and mean are pooled (sample-weighted), p50/p95/p99 are the
- * median / 95th / 99th percentile of the devices' own quantiles, max is the largest.
+ * Quantiles over several devices, each device counting once (a fast device that ran more samples
+ * does not outweigh a slow one): samples is the total, mean the mean of the devices' means, p50/p95/p99
+ * the median / 95th / 99th percentile of the devices' own quantiles, max the largest.
  */
 export function fleetQuantiles(list: readonly Quantiles[]): Quantiles | null {
   if (list.length === 0) return null
@@ -34,7 +35,7 @@ export function fleetQuantiles(list: readonly Quantiles[]): Quantiles | null {
   const r = (v: number | null): number => round(v ?? 0) ?? 0
   return {
     samples,
-    mean: r(samples === 0 ? 0 : list.reduce((a, q) => a + q.mean * q.samples, 0) / samples),
+    mean: r(list.reduce((a, q) => a + q.mean, 0) / list.length),
     p50: r(median(list.map((q) => q.p50))),
     p95: r(
       quantile(
