@@ -1,7 +1,15 @@
 import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
-import { createAgent, type Agent, type AgentOptions, type ArtifactFetcher, type GatewaySession } from '@liquid-edge/agent'
-import { DeviceIdSchema, FleetError } from '@liquid-edge/protocol'
+import {
+  createAgent,
+  type Agent,
+  type AgentOptions,
+  type AgentTransport,
+  type ArtifactFetcher,
+  type GatewaySession,
+  type TransportHandlers,
+} from '@liquid-edge/agent'
+import { createCodec, deviceMessage, DeviceIdSchema, FleetError } from '@liquid-edge/protocol'
 import type { Logger } from 'pino'
 import { createStm32Driver, type Stm32Driver } from '../driver/stm32-driver.js'
 import type { PortOpener } from '../driver/serial.js'
@@ -103,13 +111,17 @@ export class GatewayChild extends EventEmitter<ChildEvents> {
     this.deviceId = this.o.deviceId ?? defaultDeviceId(driver.info?.mcuId ?? 'unknown')
     const id = this.deviceId
     if (this.state === 'closed') return
+    const link = tappedTransport(this.o.session.transportFor(id))
     const agent = await createAgent({
       ...this.o.agent,
       deviceId: id,
       stateDir: join(this.o.stateDir, id),
       driver,
-      transport: this.o.session.transportFor(id),
+      transport: link.transport,
       fetcher: this.o.fetcher,
+    })
+    driver.on('booted', ({ reverted }) => {
+      if (reverted && this.agent === agent) this.tellAgentOfRevert(id, link.handlers())
     })
     agent.on('trialEnded', ({ confirmed }) => {
       if (confirmed)
@@ -122,6 +134,19 @@ export class GatewayChild extends EventEmitter<ChildEvents> {
     })
     this.agent = agent
     this.setState('online')
+  }
+
+  /**
+   * The MCU reverted an unconfirmed trial at boot (brown-out, watchdog): the agent still believes
+   * in its trial, so hand it the same local command an operator's rollback would be — it reverts
+   * its trial (no-op on the MCU, already there) and reports it.
+   */
+  private tellAgentOfRevert(id: string, handlers: TransportHandlers | undefined): void {
+    if (handlers === undefined) return
+    const codec = createCodec(this.o.agent.root === undefined ? {} : { root: this.o.agent.root })
+    const body = { kind: 'rollback' as const, expiresAt: Date.now() + 60_000, to: { to: 'previous' as const } }
+    this.o.logger.warn({ id }, 'the MCU reverted an unconfirmed trial at boot; rolling the agent back')
+    handlers.message('cmd', codec.encode(deviceMessage('command', id, body, { id: `mcu-boot-revert-${Date.now()}` })))
   }
 
   /** A cheap request when the link has been quiet; an MCU that does not answer makes the child offline. */
@@ -155,4 +180,22 @@ export class GatewayChild extends EventEmitter<ChildEvents> {
     await agent?.close()
     await this.driver?.close()
   }
+}
+
+/** A transport that remembers the agent's handlers, so the gateway can hand the agent local commands. */
+function tappedTransport(base: AgentTransport): { transport: AgentTransport; handlers: () => TransportHandlers | undefined } {
+  let handlers: TransportHandlers | undefined
+  const transport: AgentTransport = {
+    deviceId: base.deviceId,
+    get connected() {
+      return base.connected
+    },
+    start(h) {
+      handlers = h
+      return base.start(h)
+    },
+    publish: (kind, payload, options) => base.publish(kind, payload, options),
+    close: () => base.close(),
+  }
+  return { transport, handlers: () => handlers }
 }
