@@ -72,6 +72,7 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
   private telemetry!: TelemetryPublisher
   private http: LocalHttpServer | null = null
   private windowTimer: unknown = null
+  private windowRun: Promise<unknown> = Promise.resolve()
   private pendingEvents: DeviceEventBody[] = []
   private closing: Promise<void> | null = null
   private saving: Promise<void> = Promise.resolve()
@@ -336,11 +337,13 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.clock.clearTimeout(this.windowTimer)
+      await this.windowRun
       this.reconciler.abort()
       this.reconciler.trial.close()
       await this.reconciler.settled().catch(() => undefined)
       await this.http?.close()
       await this.transport.close()
+      await this.telemetry.settled()
       await this.saving.catch(() => undefined)
     })()
     return this.closing
@@ -367,7 +370,7 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
   private armWindow(): void {
     if (this.closing !== null) return
     this.windowTimer = this.clock.setTimeout(() => {
-      this.closeWindow()
+      this.windowRun = this.closeWindow()
         .catch((err: unknown) => {
           this.log.write('warn', 'telemetry window failed', { err })
         })

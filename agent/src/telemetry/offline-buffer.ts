@@ -73,6 +73,11 @@ export class OfflineBuffer {
     return this.persist(null)
   }
 
+  /** Resolves when every write so far is on disk (or failed). */
+  flushed(): Promise<void> {
+    return this.writing.catch(() => undefined)
+  }
+
   private persist(line: string | null): Promise<void> {
     const path = this.path
     if (path === null) return Promise.resolve()

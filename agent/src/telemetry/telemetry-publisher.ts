@@ -64,5 +64,6 @@ export class TelemetryPublisher {
 
   async settled(): Promise<void> {
     await this.draining
+    await this.buffer.flushed()
   }
 }

@@ -156,7 +156,7 @@ export async function createFixture(brokerUrl: string, opts: { agentUrl?: string
       await controller.publishAsync(codec.topics.status(deviceId), Buffer.alloc(0), { qos: 1, retain: true }).catch(() => undefined)
       await controller.endAsync(true)
       await artifacts.close()
-      await rm(stateDir, { recursive: true, force: true })
+      await rm(stateDir, { recursive: true, force: true, maxRetries: 3 })
     },
     [Symbol.asyncDispose]: () => fixture.close(),
   }
