@@ -100,6 +100,8 @@ async function run(n: number): Promise<void> {
     strategy: 'all',
     stepDeadlineMs: 600_000,
   })
+  await waitFor(() => devices.every((d) => d.desiredSeen.length > 0), { ...timeout, what: 'desired delivered' })
+  const delivered = performance.now() - t
   await waitFor(() => devices.every((d) => d.phase === 'active' && d.active?.version === '2.0.0'), { ...timeout, what: 'deploy' })
   const deploy = performance.now() - t
   await waitFor(async () => (await c.repo.get(r.id)).state === 'completed', timeout)
@@ -116,7 +118,7 @@ async function run(n: number): Promise<void> {
   const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`
   console.log(`  raw fan-out of ${n} retained messages:      ${s(raw)}  (baseline)`)
   console.log(
-    `  deploy 100% → every device active:         ${s(deploy)}  ${(deploy / raw).toFixed(2)}× raw  (rollout completed ${s(deployCompleted)}, ${downloads} artifact downloads)`,
+    `  deploy 100% → every device active:         ${s(deploy)}  ${(deploy / raw).toFixed(2)}× raw  (desired on every device at ${s(delivered)}, rollout completed ${s(deployCompleted)}, ${downloads} artifact downloads)`,
   )
   console.log(
     `  rollback --to-previous → every device back: ${s(rollback)}  ${(rollback / raw).toFixed(2)}× raw  (rollback completed ${s(rollbackCompleted)}, no downloads: ${devices.every((d) => d.downloads.length === 1)})`,

@@ -49,7 +49,33 @@ function parseRange(header: string | undefined, size: number): { start: number; 
   return start > end || start >= size ? 'invalid' : { start, end }
 }
 
+const CACHE_ITEM_BYTES = 8 * 1024 * 1024
+const CACHE_TOTAL_BYTES = 128 * 1024 * 1024
+
+/** Small artifacts stay in memory: a fleet downloads the same few files thousands of times. */
+function artifactCache(artifacts: ArtifactStore) {
+  const cache = new Map<string, Buffer>()
+  let total = 0
+  return async (sha: string, size: number): Promise<Buffer | null> => {
+    if (size > CACHE_ITEM_BYTES) return null
+    const hit = cache.get(sha)
+    if (hit !== undefined) return hit
+    const chunks: Buffer[] = []
+    for await (const chunk of artifacts.read(sha)) chunks.push(chunk as Buffer)
+    const buf = Buffer.concat(chunks)
+    while (total + buf.byteLength > CACHE_TOTAL_BYTES && cache.size > 0) {
+      const [oldest, b] = cache.entries().next().value as [string, Buffer]
+      cache.delete(oldest)
+      total -= b.byteLength
+    }
+    cache.set(sha, buf)
+    total += buf.byteLength
+    return buf
+  }
+}
+
 function artifactRoute(app: FastifyInstance, artifacts: ArtifactStore): void {
+  const cached = artifactCache(artifacts)
   app.get<{ Params: { sha: string } }>('/artifacts/:sha', async (req, reply) => {
     const { sha } = req.params
     const size = SHA.test(sha) ? await artifacts.size(sha) : null
@@ -61,12 +87,13 @@ function artifactRoute(app: FastifyInstance, artifacts: ArtifactStore): void {
     const range = ifRange === undefined || ifRange === etag ? parseRange(req.headers.range, size) : null
     if (range === 'invalid') return reply.code(416).header('content-range', `bytes */${size}`).send()
     void reply.type('application/octet-stream')
-    if (range === null) return reply.header('content-length', size).send(artifacts.read(sha))
+    const buf = await cached(sha, size)
+    if (range === null) return reply.header('content-length', size).send(buf ?? artifacts.read(sha))
     return reply
       .code(206)
       .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
       .header('content-length', range.end - range.start + 1)
-      .send(artifacts.read(sha, range))
+      .send(buf === null ? artifacts.read(sha, range) : buf.subarray(range.start, range.end + 1))
   })
 }
 
