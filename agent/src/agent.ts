@@ -190,9 +190,15 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
         await this.commit()
         return this.state.session
       },
-      status: (online, session) =>
+      status: (online, session, extra) =>
         this.codec.encode(
-          deviceMessage('status', this.deviceId, { online, session, agentVersion: this.agentVersion, hardware: this.driver.hardware }),
+          deviceMessage('status', this.deviceId, {
+            online,
+            session,
+            agentVersion: this.agentVersion,
+            hardware: this.driver.hardware,
+            ...(extra?.gateway === undefined ? {} : { gateway: extra.gateway }),
+          }),
         ),
     })
     if (pending !== null) this.reconciler.onDesired(pending)

@@ -39,7 +39,8 @@ describe('agent transports', () => {
         ),
       )
       await waitFor(() => agents.every((a) => a.connected), { what: 'both children online' })
-      await waitFor(() => fx.status.find((s) => s.online))
+      const online = await waitFor(() => fx.status.find((s) => s.online))
+      expect(online.gateway).toBe(`gw-${fx.deviceId}`)
       await fx.desired(1, fx.model({ version: '1.0.0' }))
       await fx.waitPhase('active', 1)
       expect(drivers[0]?.activeVersion).toBe('1.0.0')

@@ -45,7 +45,7 @@ export function createGatewaySession(options: GatewaySessionOptions): GatewaySes
 
   async function attach(client: MqttClient, id: string, child: Child): Promise<void> {
     await client.subscribeAsync([topics.desired(id), topics.cmd(id)], { qos: 1 })
-    await publishOn(client, topics.status(id), child.handlers.status(true, child.session), 1, true)
+    await publishOn(client, topics.status(id), child.handlers.status(true, child.session, { gateway: options.gatewayId }), 1, true)
     child.up = true
     child.handlers.connected()
   }
@@ -109,7 +109,13 @@ export function createGatewaySession(options: GatewaySessionOptions): GatewaySes
         children.delete(childId)
         const client = conn.current
         if (client === null) return
-        await publishOn(client, topics.status(childId), child.handlers.status(false, child.session), 1, true).catch(() => undefined)
+        await publishOn(
+          client,
+          topics.status(childId),
+          child.handlers.status(false, child.session, { gateway: options.gatewayId }),
+          1,
+          true,
+        ).catch(() => undefined)
         await client.unsubscribeAsync([topics.desired(childId), topics.cmd(childId)]).catch(() => undefined)
       },
     }

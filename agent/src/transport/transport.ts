@@ -13,8 +13,8 @@ export interface TransportHandlers {
   disconnected(): void
   /** The next session number, persisted before it is used (status and Last Will carry it). */
   nextSession(): Promise<number>
-  /** The encoded retained `status` message for this device. */
-  status(online: boolean, session: number): Uint8Array
+  /** The encoded retained `status` message for this device; a gateway names itself in `extra.gateway`. */
+  status(online: boolean, session: number, extra?: { gateway?: string }): Uint8Array
 }
 
 /**

@@ -44,7 +44,7 @@ export interface Fixture extends AsyncDisposable {
   readonly replies: ReplyBody[]
   readonly telemetry: TelemetryBody[]
   readonly events: { event: string; error?: { code: string } | undefined }[]
-  readonly status: { online: boolean; session: number }[]
+  readonly status: { online: boolean; session: number; gateway?: string | undefined }[]
   /** Build, serve and describe a signed package. */
   model(options: FakePackageOptions): ModelRef
   desired(generation: number, model: ModelRef, extra?: Partial<MessageInputOf<'desired'>['body']>): Promise<void>
