@@ -1,8 +1,6 @@
 // @ts-check
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
-import { importX } from 'eslint-plugin-import-x'
-import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript'
 
 /** Which workspace packages each package may import (DESIGN.md, "The parts"). */
 const ALLOWED = {
@@ -35,14 +33,12 @@ const packageRules = Object.entries(ALLOWED).flatMap(([pkg, allowed]) => [
   {
     files: [`${pkg}/src/**/*.ts`],
     rules: {
-      'import-x/no-extraneous-dependencies': ['error', { packageDir: [pkg] }],
       'no-restricted-imports': workspaceImports(pkg, allowed),
     },
   },
   {
     files: [`${pkg}/test/**/*.ts`],
     rules: {
-      'import-x/no-extraneous-dependencies': ['error', { packageDir: ['.', pkg, 'test'] }],
       'no-restricted-imports': workspaceImports(pkg, [...allowed, 'test']),
     },
   },
@@ -56,21 +52,10 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: { project: ['./tsconfig.check.json'], tsconfigRootDir: import.meta.dirname },
     },
-    plugins: { 'import-x': importX },
-    settings: {
-      'import-x/resolver-next': [
-        createTypeScriptImportResolver({
-          project: './tsconfig.check.json',
-          conditionNames: ['@liquid-edge/source', 'types', 'import', 'node', 'default'],
-        }),
-      ],
-    },
     rules: {
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      'import-x/no-cycle': 'error',
-      'import-x/no-relative-packages': 'error',
       'no-console': 'error',
       'max-lines': ['warn', { max: 400, skipBlankLines: true, skipComments: true }],
     },
@@ -88,7 +73,8 @@ export default tseslint.config(
   },
   {
     files: ['**/test/**/*.ts', 'bench/**/*.ts'],
-    ignores: ['test/harness/**'],
+    // The harness and the sandbox launcher poll with deadlines; tests themselves never sleep.
+    ignores: ['test/harness/**', 'test/sandbox/**'],
     rules: {
       'no-restricted-globals': [
         'error',
