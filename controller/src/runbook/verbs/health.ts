@@ -89,6 +89,11 @@ export async function health(ctx: RunbookContext, req: HealthRequest): Promise<H
     const own = r.problems.filter((p) => !['offline', 'unknown'].includes(p) && !p.startsWith('not heard'))
     if (own.length > 0) fail.push(`${r.deviceId}: ${own.join(', ')}`)
   }
+  const silent = results.filter((r) => r.state === 'online' && r.inferences === null).map((r) => r.deviceId)
+  if (silent.length > 0)
+    note.push(
+      `no telemetry in the window from ${silent.join(', ')}: error rate, temperature and memory unknown (not counted as healthy figures)`,
+    )
   const models = count(results.map((r) => r.model))
   if (Object.keys(models).length > 1)
     note.push(
