@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { join } from 'node:path'
 import {
@@ -9,7 +10,7 @@ import {
   type GatewaySession,
   type TransportHandlers,
 } from '@liquid-edge/agent'
-import { createCodec, deviceMessage, DeviceIdSchema, FleetError } from '@liquid-edge/protocol'
+import { createCodec, deviceMessage, DeviceIdSchema, FleetError, type ReplyBody } from '@liquid-edge/protocol'
 import type { Logger } from 'pino'
 import { createStm32Driver, type Stm32Driver } from '../driver/stm32-driver.js'
 import type { PortOpener } from '../driver/serial.js'
@@ -121,7 +122,7 @@ export class GatewayChild extends EventEmitter<ChildEvents> {
       fetcher: this.o.fetcher,
     })
     driver.on('booted', ({ reverted }) => {
-      if (reverted && this.agent === agent) this.tellAgentOfRevert(id, link.handlers())
+      if (reverted) this.tellAgentOfRevert(agent, id, link.handlers())
     })
     agent.on('trialEnded', ({ confirmed }) => {
       if (confirmed)
@@ -141,12 +142,29 @@ export class GatewayChild extends EventEmitter<ChildEvents> {
    * in its trial, so hand it the same local command an operator's rollback would be — it reverts
    * its trial (no-op on the MCU, already there) and reports it.
    */
-  private tellAgentOfRevert(id: string, handlers: TransportHandlers | undefined): void {
-    if (handlers === undefined) return
+  private tellAgentOfRevert(agent: Agent, id: string, handlers: TransportHandlers | undefined, attempt = 0): void {
+    if (handlers === undefined || this.agent !== agent || attempt >= 50) return
+    const retry = (): void => {
+      setTimeout(() => {
+        this.tellAgentOfRevert(agent, id, handlers, attempt + 1)
+      }, 100)
+    }
+    // The agent refuses commands while it downloads or stages (AGENT_BUSY): wait for it.
+    if (agent.busy()) {
+      retry()
+      return
+    }
     const codec = createCodec(this.o.agent.root === undefined ? {} : { root: this.o.agent.root })
+    const commandId = randomUUID()
     const body = { kind: 'rollback' as const, expiresAt: Date.now() + 60_000, to: { to: 'previous' as const } }
-    this.o.logger.warn({ id }, 'the MCU reverted an unconfirmed trial at boot; rolling the agent back')
-    handlers.message('cmd', codec.encode(deviceMessage('command', id, body, { id: `mcu-boot-revert-${Date.now()}` })))
+    const onAnswer = (reply: ReplyBody): void => {
+      if (reply.commandId !== commandId) return
+      agent.off('commandAnswered', onAnswer)
+      if (!reply.ok && reply.error.code === 'AGENT_BUSY') retry()
+      else this.o.logger.warn({ id, ok: reply.ok }, 'the MCU reverted an unconfirmed trial at boot; agent rolled back')
+    }
+    agent.on('commandAnswered', onAnswer)
+    handlers.message('cmd', codec.encode(deviceMessage('command', id, body, { id: commandId })))
   }
 
   /** A cheap request when the link has been quiet; an MCU that does not answer makes the child offline. */
