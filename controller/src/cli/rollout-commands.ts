@@ -23,6 +23,7 @@ interface DeployFlags {
   rate?: string
   maxInFlight?: string
   deadline?: string
+  trial?: string
   success?: string
   failure?: string
   onFailure?: string
@@ -82,6 +83,7 @@ function deployBody(o: DeployFlags, model: { name: string; version: string }): R
     ...(o.rate === undefined ? {} : { rateLimitPerMin: parsePositiveInt(o.rate, '--rate') }),
     ...(o.maxInFlight === undefined ? {} : { maxInFlight: parsePositiveInt(o.maxInFlight, '--max-in-flight') }),
     ...(o.deadline === undefined ? {} : { stepDeadlineMs: parseDurationMs(o.deadline, '--deadline') }),
+    ...(o.trial === undefined ? {} : { policy: { trialMs: parseDurationMs(o.trial, '--trial') } }),
     ...(o.stratify === undefined ? {} : { stratifyBy: o.stratify }),
     ...(gate === undefined ? {} : { gate }),
     supersede: o.supersede === true,
@@ -116,6 +118,7 @@ export function registerRolloutCommands(program: Command, ctx: Context, setExit:
     .option('--rate <perMinute>', 'at most this many devices per minute')
     .option('--max-in-flight <n>', 'at most n devices updating at once')
     .option('--deadline <duration>', 'per-step deadline after which silence counts', '10m')
+    .option('--trial <duration>', 'how long each device runs the new model in trial before confirming it (default 1m)')
     .option('--success <share>', 'success threshold, e.g. 90%')
     .option('--failure <share>', 'failure threshold, e.g. 10%')
     .option('--on-failure <action>', 'pause|rollback')
