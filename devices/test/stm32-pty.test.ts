@@ -1,8 +1,10 @@
 /** `liquid-agent emulate-stm32 --pty`: the emulator on a pseudo-terminal, driven through the real serialport binding. */
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
 import { lstatSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { isFleetError } from '@liquid-edge/protocol'
 import { EmulateConfigSchema, GatewayConfigSchema, createStm32Driver, loadStm32Config, startPtyEmulators } from '../src/stm32/index.js'
@@ -36,6 +38,52 @@ describe.skipIf(!python)(python ? 'emulate-stm32 --pty' : 'emulate-stm32 --pty â
     }
     expect(() => lstatSync(link)).toThrow()
   })
+})
+
+describe.skipIf(!python)('liquid-agent emulate-stm32 --pty (the executable)', () => {
+  it('prints the pty of each emulated MCU, serves it, and exits on SIGTERM', async () => {
+    const bin = fileURLToPath(new URL('../src/bin/liquid-agent.ts', import.meta.url))
+    const child = spawn(
+      process.execPath,
+      [
+        '--conditions=@liquid-edge/source',
+        '--import',
+        'tsx',
+        bin,
+        'emulate-stm32',
+        '--pty',
+        '--count',
+        '2',
+        '--mcu-id',
+        'cli',
+        '--timing',
+        'instant',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    try {
+      const paths = await new Promise<string[]>((resolve, reject) => {
+        let out = ''
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString('utf8')
+          const found = [...out.matchAll(/^stm32h743 emulator (cli-\d) on (\S+)$/gm)].map((m) => m[2]!)
+          if (found.length === 2) resolve(found)
+        })
+        child.once('exit', (code) => {
+          reject(new Error(`emulate-stm32 exited with ${code ?? 'a signal'}: ${out}`))
+        })
+      })
+      const driver = await createStm32Driver({ path: paths[1]!, baudRate: 115200 })
+      expect(driver.info?.mcuId).toBe('cli-1')
+      await driver.close()
+    } finally {
+      const exited = once(child, 'exit')
+      child.kill('SIGTERM')
+      expect((await exited)[0]).toBe(0)
+    }
+  }, 30_000)
 })
 
 describe('gateway and emulator configuration', () => {
