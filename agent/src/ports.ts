@@ -103,4 +103,6 @@ export interface ArtifactFetcher {
 export interface StateStore {
   read(name: string): Promise<Uint8Array | null>
   write(name: string, bytes: Uint8Array): Promise<void>
+  /** Forget a document (a freed slot's package). Optional: without it the bytes stay until overwritten. */
+  remove?(name: string): Promise<void>
 }

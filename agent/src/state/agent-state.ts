@@ -13,7 +13,7 @@ import {
 import type { SlotName } from '../ports.js'
 import type { StateStore } from '../ports.js'
 
-/** A model resident in a slot: its package is kept at `slots/<slot>.liquid` in the state dir. */
+/** A model resident in a slot: its package is kept in the state store as `slot-<slot>.liquid`. */
 const SlotRecordSchema = z.object({
   name: z.string(),
   version: z.string(),

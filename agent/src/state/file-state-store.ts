@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
+import { mkdir, open, readFile, rename, rm, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { FleetError } from '@liquid-edge/protocol'
 import type { StateStore } from '../ports.js'
@@ -59,6 +59,7 @@ export async function createFileStateStore(dir: string): Promise<StateStore> {
       }
     },
     write: (name, bytes) => writeFileAtomic(dir, check(name), bytes),
+    remove: (name) => rm(join(dir, check(name)), { force: true }),
   }
 }
 
@@ -69,6 +70,10 @@ export function createMemoryStateStore(): StateStore {
     read: (name) => Promise.resolve(docs.get(name) ?? null),
     write: (name, bytes) => {
       docs.set(name, bytes.slice())
+      return Promise.resolve()
+    },
+    remove: (name) => {
+      docs.delete(name)
       return Promise.resolve()
     },
   }

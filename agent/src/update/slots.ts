@@ -1,13 +1,11 @@
-import { mkdir, readFile, rm } from 'node:fs/promises'
-import { join } from 'node:path'
 import { FleetError, isFleetError, parsePackage, toErrorPayload, type ModelPackage, type PackageManifest } from '@liquid-edge/protocol'
 import type { AgentInternals } from '../internals.js'
 import type { SlotName } from '../ports.js'
-import { writeFileAtomic } from '../state/file-state-store.js'
 import { sha256Hex } from './verify-package.js'
 
-export function slotsDir(stateDir: string): string {
-  return join(stateDir, 'slots')
+/** The state-store name of a slot's package (kept so that the slot can be restored after a restart). */
+export function slotFile(slot: SlotName): string {
+  return `slot-${slot}.liquid`
 }
 
 /**
@@ -22,8 +20,7 @@ export async function stageSlot(ai: AgentInternals, slot: SlotName, bytes: Uint8
   ai.manifests[slot] = null
   if (s.active !== slot && s.standby !== null) s.standby = null
   await ai.commit()
-  await mkdir(slotsDir(ai.stateDir), { recursive: true })
-  await writeFileAtomic(slotsDir(ai.stateDir), `${slot}.liquid`, bytes)
+  await ai.store.write(slotFile(slot), bytes)
   try {
     await ai.driver.load(slot, { manifest: pkg.manifest, model: pkg.model })
   } catch (err) {
@@ -45,7 +42,7 @@ export async function freeSlot(ai: AgentInternals, slot: SlotName): Promise<numb
   ai.state.slots[slot] = null
   ai.manifests[slot] = null
   if (ai.state.active !== slot) ai.state.standby = null
-  await rm(join(slotsDir(ai.stateDir), `${slot}.liquid`), { force: true })
+  await ai.store.remove?.(slotFile(slot))
   return rec?.size ?? 0
 }
 
@@ -55,7 +52,8 @@ export async function restoreSlots(ai: AgentInternals): Promise<void> {
     const rec = ai.state.slots[slot]
     if (rec === null) continue
     try {
-      const bytes = await readFile(join(slotsDir(ai.stateDir), `${slot}.liquid`))
+      const bytes = await ai.store.read(slotFile(slot))
+      if (bytes === null) throw new FleetError('AGENT_PACKAGE_INVALID', 'slot package is missing')
       if (sha256Hex(bytes) !== rec.sha256) throw new FleetError('AGENT_PACKAGE_INVALID', 'slot file does not match its record')
       const parsed = parsePackage(bytes)
       if (!parsed.ok) throw new FleetError('AGENT_PACKAGE_INVALID', parsed.message)
