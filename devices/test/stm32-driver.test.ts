@@ -63,7 +63,7 @@ describe('Stm32Driver over the emulated link', () => {
   })
 
   it('resumes after a broken link when the same model is loaded again', async () => {
-    await using rig = await emulatedRig()
+    await using rig = await emulatedRig({ maxAttempts: 3 })
     const image = denseImage({ inputs: 64, outputs: 200, seed: 6 })
     const size = slotImageOf(image).length
     rig.driver.on('progress', (written) => {

@@ -24,10 +24,15 @@ export function emulatedPort(options: { line?: LineOptions; emulator?: Partial<S
 }
 
 export async function emulatedRig(
-  options: { line?: LineOptions; emulator?: Partial<Stm32EmulatorOptions>; baudRate?: number } = {},
+  options: { line?: LineOptions; emulator?: Partial<Stm32EmulatorOptions>; baudRate?: number; maxAttempts?: number } = {},
 ): Promise<Rig> {
   const port = emulatedPort(options)
-  const driver = await createStm32Driver({ path: port.path, openPort: openMockPort, baudRate: options.baudRate ?? 921600 })
+  const driver = await createStm32Driver({
+    path: port.path,
+    openPort: openMockPort,
+    baudRate: options.baudRate ?? 921600,
+    ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
+  })
   return {
     driver,
     emulator: port.emulator,
