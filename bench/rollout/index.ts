@@ -6,23 +6,25 @@
  *   npm run bench rollout                 # 1,000 devices (about 2 minutes on 2 cores)
  *   BENCH_SIZES=1000,10000 npm run bench rollout
  */
+import { fork } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { createHash, generateKeyPairSync, sign } from 'node:crypto'
 import { attachSignature, unsignedPackage } from '@liquid-edge/protocol'
-import {
-  FakeDevice,
-  REDIS_URL,
-  deleteKeys,
-  redisClient,
-  startPlainBroker,
-  uniquePrefix,
-  uniqueRoot,
-  waitFor,
-} from '@liquid-edge/test/harness'
+import { REDIS_URL, deleteKeys, redisClient, startPlainBroker, uniquePrefix, uniqueRoot, waitFor } from '@liquid-edge/test/harness'
 import { createController, loadConfig } from '@liquid-edge/controller'
 
+const here = dirname(fileURLToPath(import.meta.url))
+interface FleetCounts {
+  connected: number
+  received: number
+  desired: number
+  active: Record<string, number>
+  downloads: number
+}
 const sizes = (process.env.BENCH_SIZES ?? '1000').split(',').map(Number)
 const publisher = generateKeyPairSync('ed25519')
 
@@ -78,17 +80,22 @@ async function run(n: number): Promise<void> {
   const ids = Array.from({ length: n }, (_, i) => `b-${i}`)
   await c.registry.addMany(ids.map((id) => ({ id, labels: { env: 'bench' } })))
   const initialModel = { name: v1.name, version: v1.version, sha256: v1.sha256 }
-  const devices = ids.map((id) => new FakeDevice({ url: broker.url, root, deviceId: id, initialModel, download: true }))
   let t = performance.now()
-  await inBatches(devices, 250, (d) => d.start())
-  console.log(`  ${n} devices connected in ${((performance.now() - t) / 1000).toFixed(1)} s`)
+  const fleet = fork(join(here, 'fleet.ts'), [], {
+    execArgv: ['--conditions=@liquid-edge/source', '--import', 'tsx'],
+    env: { ...process.env, BENCH_URL: broker.url, BENCH_ROOT: root, BENCH_N: String(n), BENCH_MODEL: JSON.stringify(initialModel) },
+  })
+  let last: FleetCounts = { connected: 0, received: 0, desired: 0, active: {}, downloads: 0 }
+  fleet.on('message', (m) => (last = m as FleetCounts))
+  await waitFor(() => last.connected === n, { timeoutMs: 600_000, what: 'fleet connected' })
+  console.log(`  ${n} devices connected in ${((performance.now() - t) / 1000).toFixed(1)} s (fake devices in a child process)`)
   const timeout = { timeoutMs: 600_000, intervalMs: 25 }
 
   // Baseline: N retained QoS 1 messages, one per device topic, from one client, to the same clients.
   const pub = await (await import('mqtt')).default.connectAsync(broker.url, { reconnectPeriod: 0 })
   t = performance.now()
   await inBatches(ids, 500, (id) => pub.publishAsync(`${root}/devices/${id}/desired`, '{"bench":"raw"}', { qos: 1, retain: true }))
-  await waitFor(() => devices.every((d) => d.received >= 1), { ...timeout, what: 'raw fan-out' })
+  await waitFor(() => last.received === n, { ...timeout, what: 'raw fan-out' })
   const raw = performance.now() - t
   await inBatches(ids, 500, (id) => pub.publishAsync(`${root}/devices/${id}/desired`, '', { qos: 1, retain: true }))
   await pub.endAsync()
@@ -100,20 +107,21 @@ async function run(n: number): Promise<void> {
     strategy: 'all',
     stepDeadlineMs: 600_000,
   })
-  await waitFor(() => devices.every((d) => d.desiredSeen.length > 0), { ...timeout, what: 'desired delivered' })
+  await waitFor(() => last.desired === n, { ...timeout, what: 'desired delivered' })
   const delivered = performance.now() - t
-  await waitFor(() => devices.every((d) => d.phase === 'active' && d.active?.version === '2.0.0'), { ...timeout, what: 'deploy' })
+  await waitFor(() => last.active['2.0.0'] === n, { ...timeout, what: 'deploy' })
   const deploy = performance.now() - t
   await waitFor(async () => (await c.repo.get(r.id)).state === 'completed', timeout)
   const deployCompleted = performance.now() - t
 
   t = performance.now()
   const rb = await c.rollouts.rollback({ rolloutId: r.id, toPrevious: true })
-  await waitFor(() => devices.every((d) => d.phase === 'active' && d.active?.version === '1.0.0'), { ...timeout, what: 'rollback' })
+  const downloadsAfterDeploy = last.downloads
+  await waitFor(() => last.active['1.0.0'] === n, { ...timeout, what: 'rollback' })
   const rollback = performance.now() - t
   await waitFor(async () => (await c.repo.get(rb.rollout?.id ?? '')).state === 'completed', timeout)
   const rollbackCompleted = performance.now() - t
-  const downloads = devices.reduce((a, d) => a + d.downloads.length, 0)
+  const downloads = downloadsAfterDeploy
 
   const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`
   console.log(`  raw fan-out of ${n} retained messages:      ${s(raw)}  (baseline)`)
@@ -121,10 +129,11 @@ async function run(n: number): Promise<void> {
     `  deploy 100% → every device active:         ${s(deploy)}  ${(deploy / raw).toFixed(2)}× raw  (desired on every device at ${s(delivered)}, rollout completed ${s(deployCompleted)}, ${downloads} artifact downloads)`,
   )
   console.log(
-    `  rollback --to-previous → every device back: ${s(rollback)}  ${(rollback / raw).toFixed(2)}× raw  (rollback completed ${s(rollbackCompleted)}, no downloads: ${devices.every((d) => d.downloads.length === 1)})`,
+    `  rollback --to-previous → every device back: ${s(rollback)}  ${(rollback / raw).toFixed(2)}× raw  (rollback completed ${s(rollbackCompleted)}, downloads during rollback: ${last.downloads - downloadsAfterDeploy})`,
   )
 
-  await inBatches(devices, 500, (d) => d.stop())
+  fleet.send('stop')
+  await once(fleet, 'exit')
   await c.close()
   await broker.close()
   const redis = redisClient()
@@ -134,7 +143,7 @@ async function run(n: number): Promise<void> {
   rmSync(storeDir, { recursive: true, force: true })
 }
 
-console.log(`bench/rollout on ${process.arch}, node ${process.version}; fake devices, controller and aedes in one process`)
+console.log(`bench/rollout on ${process.arch}, node ${process.version}; controller and aedes in this process, fake devices in a child`)
 for (const n of sizes) {
   console.log(`\n${n} devices`)
   await run(n)
