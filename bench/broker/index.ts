@@ -3,30 +3,36 @@
  * limit, and the NATS bridge) beside bare aedes and the machine's Mosquitto (127.0.0.1:1883).
  * QoS 0 and QoS 1 publish throughput (1 publisher → 1 subscriber) and fan-out to 100 and 1,000
  * subscribers; ratios against bare aedes are printed. Goal: hooks cost ≤ 15% of bare aedes.
+ * Each broker runs in a process of its own: besides deliveries per second (sensitive to whatever
+ * else the machine runs), the broker process' CPU time per delivered message is read from /proc,
+ * which is the steadier measure of what the hooks cost.
  * `npm run bench broker` (NATS at NATS_URL or 127.0.0.1:4222 for the bridge row; skipped if down).
  */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
 import { connect as natsConnect } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
-import { MemoryCredentialStore, createBroker, type BrokerConfigInput } from '@liquid-edge/broker'
 import { createTopics, deviceMessage, encode } from '@liquid-edge/protocol'
-import { provisionTestCredential, startPlainBroker } from '@liquid-edge/test/harness'
 
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
 const MOSQUITTO_URL = process.env.MOSQUITTO_URL ?? 'mqtt://127.0.0.1:1883'
 const ROUNDS = 3
-const QOS0_MESSAGES = 5_000
-const QOS1_MESSAGES = 2_000
+const QOS0_MESSAGES = 8_000
+const QOS1_MESSAGES = 4_000
 const QOS1_WINDOW = 100
 const FANOUT = [
   { subscribers: 100, messages: 50 },
   { subscribers: 1000, messages: 8 },
 ] as const
-// Credentials use the harness' cheap scrypt parameters (TEST_SCRYPT_PARAMS) so 1,000 logins stay fast.
 
 interface Target {
   name: string
   url: string
+  /** The broker process, for its CPU time (undefined when not readable). */
+  pid: number | undefined
   topic: string
   /** Options for a client of the given role and index. */
   client(role: 'pub' | 'sub', index: number): Promise<IClientOptions>
@@ -72,7 +78,30 @@ async function connectAll(target: Target, role: 'pub' | 'sub', count: number): P
 }
 
 /** Publish `messages` once and wait until every subscriber has them all; deliveries per second. */
-async function round(pub: MqttClient, subs: MqttClient[], topic: string, qos: 0 | 1, messages: Buffer[]): Promise<number> {
+/** CPU time (user + system) of process `pid` in ms, from /proc (clock ticks of 10 ms). */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return Number.NaN
+  }
+}
+
+interface Result {
+  rate: number
+  /** Broker CPU µs per delivered message. */
+  cpuUs: number
+  /** Raw figures, to average CPU over all rounds (/proc counts in 10 ms ticks). */
+  cpuMs: number
+  delivered: number
+}
+
+async function round(pub: MqttClient, subs: MqttClient[], target: Target, qos: 0 | 1, messages: Buffer[]): Promise<Result> {
+  const topic = target.topic
+  const cpuBefore = cpuMs(target.pid)
   const expected = subs.length * messages.length
   let received = 0
   let finish: () => void = () => undefined
@@ -98,55 +127,73 @@ async function round(pub: MqttClient, subs: MqttClient[], topic: string, qos: 0 
   await Promise.race([done, new Promise((resolve) => (timer = setTimeout(resolve, 30_000)))])
   clearTimeout(timer)
   const seconds = (performance.now() - started) / 1000
+  const cpu = cpuMs(target.pid) - cpuBefore
   for (const s of subs) s.off('message', onMessage)
   if (received < expected) console.log(`  ! ${received}/${expected} delivered before the deadline`)
-  return received / seconds
+  return { rate: received / seconds, cpuUs: (cpu * 1000) / Math.max(1, received), cpuMs: cpu, delivered: received }
 }
 
 /** Best of ROUNDS rounds (the machine is shared: the best round is the least disturbed one). */
-async function run(target: Target, qos: 0 | 1, subscribers: number, messages: Buffer[]): Promise<number> {
+async function run(target: Target, qos: 0 | 1, subscribers: number, messages: Buffer[]): Promise<Result> {
   const subs = await connectAll(target, 'sub', subscribers)
   await Promise.all(subs.map((s) => s.subscribeAsync(target.topic, { qos })))
   const [pub] = await connectAll(target, 'pub', 1)
   if (pub === undefined) throw new Error('no publisher')
-  let best = 0
-  for (let r = 0; r < ROUNDS; r++) best = Math.max(best, await round(pub, subs, target.topic, qos, messages))
+  const best: Result = { rate: 0, cpuUs: 0, cpuMs: 0, delivered: 0 }
+  for (let r = 0; r < ROUNDS; r++) {
+    const result = await round(pub, subs, target, qos, messages)
+    best.rate = Math.max(best.rate, result.rate)
+    best.cpuMs += result.cpuMs
+    best.delivered += result.delivered
+  }
+  best.cpuUs = (best.cpuMs * 1000) / Math.max(1, best.delivered)
   await Promise.all([...subs, pub].map((c) => c.endAsync(true)))
   return best
 }
 
+const MAX_SUBSCRIBERS = Math.max(...FANOUT.map((f) => f.subscribers))
+
+/** Start `bench/broker/server.ts` in a child process and wait for its port. */
+async function serverProcess(args: string[]): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@liquid-edge/source', '--import', 'tsx', join(import.meta.dirname, 'server.ts'), ...args],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('exit', (code) => {
+      reject(new Error(`bench server exited with ${code}`))
+    })
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const m = /^READY (\d+)$/.exec(line)
+      if (m) resolve(Number(m[1]))
+    })
+  })
+  return { child, port }
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill('SIGTERM')
+  await exited
+}
+
 async function ours(name: string, bridge: boolean): Promise<Target> {
-  const credentials = new MemoryCredentialStore()
   const stream = `BENCH_${tag}_${bridge ? 'B' : 'N'}`
-  const config: BrokerConfigInput = {
-    root,
-    host: '127.0.0.1',
-    tcp: { port: 0 },
-    http: { enabled: false },
-    limits: { publishRatePerSec: 1e6, publishBurst: 1e6 },
-    ...(bridge ? { nats: { url: NATS_URL, stream, subjectPrefix: `bench${tag}`, storage: 'memory' as const } } : {}),
-  }
-  const broker = await createBroker({ credentials, config })
-  const secrets = new Map<string, string>()
-  const login = async (id: string, role: 'device' | 'consumer') => {
-    let secret = secrets.get(id)
-    if (secret === undefined) {
-      secret = await provisionTestCredential(credentials, id, role)
-      secrets.set(id, secret)
-    }
-    return { clientId: id, username: id, password: secret }
-  }
-  if (bridge) {
-    const deadline = Date.now() + 5000
-    while (broker.bridgeState !== 'connected' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
-  }
+  const natsArgs = bridge ? [NATS_URL, stream, `bench${tag}`] : []
+  const { child, port } = await serverProcess(['ours', root, DEVICE, String(MAX_SUBSCRIBERS), ...natsArgs])
+  const login = (id: string) => Promise.resolve({ clientId: id, username: id, password: `secret-${id}` })
   return {
     name,
-    url: `mqtt://127.0.0.1:${broker.ports.tcp ?? 0}`,
+    url: `mqtt://127.0.0.1:${port}`,
+    pid: child.pid,
     topic: TOPIC,
-    client: (role, i) => (role === 'pub' ? login(DEVICE, 'device') : login(`bench-sub-${tag}-${i}`, 'consumer')),
+    client: (role, i) => login(role === 'pub' ? DEVICE : `sub-${i}`),
     async close() {
-      await broker.close()
+      await stopProcess(child)
       if (!bridge) return
       const nc = await natsConnect({ servers: NATS_URL })
       await (await jetstreamManager(nc)).streams.delete(stream).catch(() => false)
@@ -156,13 +203,23 @@ async function ours(name: string, bridge: boolean): Promise<Target> {
 }
 
 async function bareAedes(): Promise<Target> {
-  const plain = await startPlainBroker()
+  const { child, port } = await serverProcess(['bare'])
   return {
     name: 'bare aedes',
-    url: plain.url,
+    url: `mqtt://127.0.0.1:${port}`,
+    pid: child.pid,
     topic: TOPIC,
     client: (r, i) => Promise.resolve({ clientId: `${r}-${tag}-${i}` }),
-    close: () => plain.close(),
+    close: () => stopProcess(child),
+  }
+}
+
+function mosquittoPid(): number | undefined {
+  try {
+    const pid = Number(execFileSync('pgrep', ['-x', 'mosquitto'], { encoding: 'utf8' }).split('\n')[0])
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined
+  } catch {
+    return undefined
   }
 }
 
@@ -177,6 +234,7 @@ async function mosquitto(): Promise<Target | undefined> {
   return {
     name: 'mosquitto',
     url: MOSQUITTO_URL,
+    pid: mosquittoPid(),
     topic: TOPIC,
     client: (r, i) => Promise.resolve({ clientId: `${r}-${tag}-${i}` }),
     close: () => Promise.resolve(),
@@ -211,18 +269,20 @@ const scenarios: { label: string; qos: 0 | 1; subscribers: number; messages: Buf
 ]
 
 console.log(
-  `payload ${q0[0]?.length ?? 0} B (valid telemetry); figures are deliveries per second, best of ${ROUNDS} rounds; ratio = vs bare aedes\n`,
+  `payload ${q0[0]?.length ?? 0} B (valid telemetry); deliveries per second (best of ${ROUNDS} rounds) and broker CPU per delivery (mean of the rounds); × = vs bare aedes\n`,
 )
 const started = performance.now()
 const warmUp = targets[0]
 if (warmUp !== undefined) await run(warmUp, 0, 1, q0.slice(0, 2000)) // JIT warm-up of the client side, not measured
 for (const s of scenarios) {
-  const rates: [string, number][] = []
-  for (const t of targets) rates.push([t.name, await run(t, s.qos, s.subscribers, s.messages)])
-  const base = rates[0]?.[1] ?? 1
+  const results: [string, Result][] = []
+  for (const t of targets) results.push([t.name, await run(t, s.qos, s.subscribers, s.messages)])
+  const base = results[0]?.[1] ?? { rate: 1, cpuUs: 1, cpuMs: 0, delivered: 0 }
   console.log(s.label)
-  for (const [name, rate] of rates)
-    console.log(`  ${name.padEnd(28)} ${Math.round(rate).toString().padStart(8)} msg/s   ratio ${(rate / base).toFixed(2)}`)
+  for (const [name, r] of results) {
+    const cpu = Number.isFinite(r.cpuUs) ? `${r.cpuUs.toFixed(1).padStart(6)} µs CPU/msg (×${(r.cpuUs / base.cpuUs).toFixed(2)})` : ''
+    console.log(`  ${name.padEnd(26)} ${Math.round(r.rate).toString().padStart(7)} msg/s (×${(r.rate / base.rate).toFixed(2)})   ${cpu}`)
+  }
 }
 for (const t of targets) await t.close()
 console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s`)

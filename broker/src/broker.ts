@@ -265,7 +265,7 @@ export async function createBroker(options: BrokerOptions = {}): Promise<LiquidB
       aedes.handle(conn, req)
     })
     ops = config.http.enabled
-      ? await startOpsServer({ port: config.http.port, host: config.host, registry: metrics.registry, health: () => broker.health() })
+      ? await startOpsServer({ port: config.http.port, host: config.host, metrics, health: () => broker.health() })
       : undefined
   } catch (err) {
     stopWatching()

@@ -1,6 +1,5 @@
 import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Registry } from 'prom-client'
 
 /** What `/health` reports. `ready` is false while starting, draining or closed. */
 export interface HealthReport {
@@ -26,7 +25,7 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
 export async function startOpsServer(options: {
   port: number
   host: string
-  registry: Registry
+  metrics: { text(): Promise<string>; readonly registry: { contentType: string } }
   health: () => HealthReport
 }): Promise<OpsServer> {
   const server = createServer((req, res) => {
@@ -37,9 +36,9 @@ export async function startOpsServer(options: {
     }
     const report = options.health()
     if (path === '/metrics') {
-      options.registry.metrics().then(
+      options.metrics.text().then(
         (text) => {
-          send(res, 200, options.registry.contentType, text)
+          send(res, 200, options.metrics.registry.contentType, text)
         },
         (err: unknown) => {
           send(res, 500, 'text/plain', `${String(err)}\n`)
