@@ -110,8 +110,9 @@ describe('agent update', () => {
     await waitFor(() => !agent.connected)
     driver.faultsByVersion['2.0.0'] = { latencyMs: 20 }
     for (let i = 0; i < 10; i++) await agent.infer(Float32Array.from([1, 2, 3, 4]))
-    await waitFor(() => driver.activeVersion === '1.0.0', { what: 'local revert while offline' })
-    expect(agent.state.phase).toBe('reverted')
+    await waitFor(() => agent.state.phase === 'reverted', { what: 'local revert while offline' })
+    expect(driver.activeVersion).toBe('1.0.0')
+    expect(agent.connected).toBe(false)
     expect(agent.state.error?.code).toBe('AGENT_TRIAL_LATENCY')
     proxy.restore()
     const reverted = await fx.waitPhase('reverted', 2)
