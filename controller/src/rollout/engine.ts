@@ -79,7 +79,8 @@ export class RolloutEngine {
 
   /** Ask for a tick soon (coalesced per 100 ms by a deterministic job id). */
   async nudge(rolloutId: string): Promise<void> {
-    if (this.closed) return
+    // Rollout ids come back from devices: only well-formed ones become job ids.
+    if (this.closed || !TickDataSchema.shape.rolloutId.safeParse(rolloutId).success) return
     const slot = Math.floor(this.o.clock.now() / 100)
     // Thousands of reports a second coalesce here before they cost a Redis round trip each.
     if (this.lastNudge.get(rolloutId) === slot) return
