@@ -104,8 +104,8 @@ export interface ScenarioReport extends ReportBase {
     deviceId: string
     hardware: string
     model: string | null
-    golden: number
-    expectedGolden: number | null
+    goldenChecked: boolean
+    goldenVectors: number | null
     maxAbsError: number | null
     passed: boolean
     detail: string
@@ -137,8 +137,8 @@ export async function scenario(ctx: RunbookContext, req: ScenarioRequest): Promi
         deviceId: device.id,
         hardware: device.hardware,
         model,
-        golden: golden === undefined ? 0 : 1,
-        expectedGolden: manifest?.golden.length ?? null,
+        goldenChecked: golden !== undefined,
+        goldenVectors: manifest?.golden.length ?? null,
         maxAbsError: err,
         passed: problems.length === 0,
         detail:
