@@ -140,4 +140,50 @@ describe('auto-rollback rules', () => {
     expect(rb?.evidence?.devices).toEqual(expect.arrayContaining(s.ids))
     expect(rb?.model).toEqual(V2)
   })
+
+  it('energy over budget + 25%, a Last Will and exhausted memory each get their action', async () => {
+    await using env = await telemetryEnv()
+    const c = await env.start()
+    await using s = await scenario(env, c, 5)
+    const rules = [
+      {
+        name: 'energy',
+        metric: 'energy_avg',
+        comparison: 'budget',
+        threshold: 0.25,
+        windowMs: 300,
+        sustainedMs: 200,
+        minSamples: 3,
+        action: 'pause',
+      },
+      { name: 'device-unresponsive', metric: 'unresponsive', threshold: 0, windowMs: 60_000, action: 'rollback-device' },
+      { name: 'memory-alert', metric: 'memory_used', threshold: 0.95, windowMs: 300, minSamples: 1, action: 'alert' },
+    ] as const
+    const id = await s.deployV2([...rules], false, { energyBudgetMw: 100 })
+    const normal = byModel(s.devices, { avgMw: 110 })
+    s.telemetry.run(s.ids, (dev) => ({ ...normal(dev), memory: { usedBytes: dev === 'dev-2' ? 990 : 100, totalBytes: 1000 } }))
+    await s.devices.find((d) => d.id === 'dev-4')!.crash()
+    const events = async () => (await s.events(id)).filter((e) => e.event === 'decision' || e.event === 'alert')
+    const memory = await waitFor(async () => (await events()).find((e) => e.evidence?.rule === 'memory-alert'))
+    expect(memory).toMatchObject({ event: 'alert', action: 'alert', evidence: { metric: 'memory_used', threshold: 0.95 } })
+    const will = await waitFor(async () => (await events()).find((e) => e.action === 'rollback-device'))
+    expect(will.evidence).toMatchObject({ rule: 'device-unresponsive', devices: ['dev-4'] })
+    // 110 mW is over the budget + 15% alert level but under + 25%: no pause yet.
+    expect((await events()).some((e) => e.action === 'pause')).toBe(false)
+    s.telemetry.run(s.ids, byModel(s.devices, { avgMw: 140 }))
+    await waitFor(async () => (await s.state(id)) === 'paused', { timeoutMs: 10_000 })
+    const pause = (await events()).filter((e) => e.action === 'pause')
+    expect(pause).toHaveLength(1)
+    expect(pause[0]?.evidence).toMatchObject({ rule: 'energy', comparison: 'budget', threshold: 125 })
+    expect(pause[0]?.evidence?.observed).toBeCloseTo(140)
+    // Resumed by an operator, the same breach does not pause it again.
+    await api(c)('POST', `/v1/rollouts/${id}/resume`)
+    await waitFor(async () => (await s.state(id)) === 'running')
+    const states = await api(c)<{ states: { at: number } | null }>('GET', `/v1/rollouts/${id}/rules`)
+    const seen = states.body.states?.at ?? 0
+    await waitFor(
+      async () => ((await api(c)<{ states: { at: number } | null }>('GET', `/v1/rollouts/${id}/rules`)).body.states?.at ?? 0) > seen + 400,
+    )
+    expect(await s.state(id)).toBe('running')
+  })
 })

@@ -43,12 +43,13 @@ function spanOf(rules: readonly Rule[], bucketMs: number): number {
 
 async function deviceFacts(d: GatherDeps, cohort: readonly [string, number][]): Promise<DeviceFacts[]> {
   const ids = cohort.map(([id]) => id)
-  const [views, crashes] = await Promise.all([d.live.views(ids), d.windows.crashes(ids)])
+  const [views, crashes, offline] = await Promise.all([d.live.views(ids), d.windows.crashes(ids), d.windows.offlineSince(ids)])
   return cohort.map(([id, at], i) => ({
     id,
     dispatchedAt: at,
     online: views[i]?.status?.online ?? null,
-    statusAt: views[i]?.status?.ts ?? null,
+    // A Last Will carries its connect time: when it was received is what counts.
+    statusAt: offline[i] ?? views[i]?.status?.ts ?? null,
     lastTelemetryAt: views[i]?.lastTelemetryAt ?? null,
     lastCrashAt: crashes[i] ?? null,
   }))

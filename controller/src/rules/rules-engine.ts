@@ -91,7 +91,7 @@ export class RulesEngine {
 
   /** The verdicts the rollout engine acts on (the `signals` seam of `step`). */
   signals(r: Rollout): Promise<Signal[]> {
-    return this.o.store.signals(r.id, r.state)
+    return this.o.store.signals(r.id, r.revision)
   }
 
   private async process(job: Job): Promise<void> {

@@ -13,7 +13,7 @@ if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2]) end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', '10000', '*', 'event', ARGV[4])
 return 1`
 
-const SignalSchema = z.object({ action: z.enum(['pause', 'rollback']), reason: z.string() })
+const SignalSchema = z.object({ action: z.enum(['pause', 'rollback']), reason: z.string(), handedAt: z.number().int().optional() })
 
 /** The last evaluation of a rollout's rules (for `liquid-lln monitor` and the API). */
 export interface RuleStates {
@@ -100,17 +100,25 @@ export class RulesStore {
     return this.redis.smembers(`${this.p}:failed:${rolloutId}`)
   }
 
-  /** Signals for the rollout engine. A pause signal is consumed once the rollout is paused. */
-  async signals(rolloutId: string, state: string): Promise<Signal[]> {
+  /**
+   * Signals for the rollout engine. A pause is handed to one revision of the rollout: once the
+   * rollout has moved past that revision (its tick stored the pause), the signal is spent, so an
+   * operator's resume is not undone by the same breach.
+   */
+  async signals(rolloutId: string, revision: number): Promise<Signal[]> {
     const key = `${this.p}:signal:${rolloutId}`
     const raw = await this.redis.get(key)
     if (raw === null) return []
     const s = SignalSchema.safeParse(JSON.parse(raw))
     if (!s.success) return []
-    if (s.data.action === 'pause' && state === 'paused') {
-      await this.redis.del(key)
-      return []
+    const { handedAt, ...signal } = s.data
+    if (signal.action === 'pause') {
+      if (handedAt !== undefined && revision > handedAt) {
+        await this.redis.del(key)
+        return []
+      }
+      if (handedAt === undefined) await this.redis.set(key, JSON.stringify({ ...signal, handedAt: revision }), 'KEEPTTL')
     }
-    return [s.data]
+    return [signal]
   }
 }

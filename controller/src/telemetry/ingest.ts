@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import type { Decoded, DeviceEventBody, TelemetryBody } from '@liquid-edge/protocol'
+import type { Decoded, DeviceEventBody, StatusBody, TelemetryBody } from '@liquid-edge/protocol'
 import type { Clock } from '../clock.js'
 import type { FoldItem, WindowStore } from './window-store.js'
 
@@ -62,6 +62,17 @@ export class TelemetryIngest {
     const msg = m.message
     if (msg.type === 'telemetry') this.addTelemetry(msg.deviceId, msg.body)
     else if (msg.type === 'event') this.addEvent(msg.deviceId, msg.body)
+    else if (msg.type === 'status') this.addStatus(msg.deviceId, msg.body)
+  }
+
+  /**
+   * Record when an offline status (often a Last Will, whose envelope time is the connect time)
+   * was received; an online status clears it.
+   */
+  addStatus(deviceId: string, body: StatusBody): void {
+    this.o.store.recordStatus(deviceId, body.online, this.o.clock.now()).catch((err: unknown) => {
+      this.o.logger.warn({ err, deviceId }, 'status not recorded')
+    })
   }
 
   addTelemetry(deviceId: string, body: TelemetryBody): void {

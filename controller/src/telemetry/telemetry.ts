@@ -53,7 +53,7 @@ export class Telemetry {
 
   /** Feed a decoded MQTT message (ignored when telemetry comes from JetStream). */
   onMessage(m: Decoded): void {
-    if (this.nats === null) this.ingest.onMessage(m)
+    if (this.nats === null || m.message.type === 'status') this.ingest.onMessage(m)
   }
 
   onInvalid(_error: DecodeError, _topic: string): void {

@@ -69,6 +69,8 @@ export function windowKeys(prefix: string) {
     gaps: `${p}:gaps`,
     /** hash device → JSON of its last crash-like event */
     crashes: `${p}:crashes`,
+    /** hash device → when its last offline status was received */
+    offline: `${p}:offline`,
     /** set of cohorts seen (for metrics) */
     cohorts: `${p}:cohorts`,
   })
@@ -191,6 +193,17 @@ export class WindowStore {
   /** Record a crash-like device event (crashed, watchdog reset, model load failure). */
   async recordCrash(deviceId: string, at: number, event: string, model: string | null): Promise<void> {
     await this.redis.hset(this.keys.crashes, deviceId, JSON.stringify({ at, event, model }))
+  }
+
+  async recordStatus(deviceId: string, online: boolean, at: number): Promise<void> {
+    if (online) await this.redis.hdel(this.keys.offline, deviceId)
+    else await this.redis.hset(this.keys.offline, deviceId, String(at))
+  }
+
+  /** When each device's last offline status was received (null: online or unknown). */
+  async offlineSince(ids: readonly string[]): Promise<(number | null)[]> {
+    if (ids.length === 0) return []
+    return (await this.redis.hmget(this.keys.offline, ...ids)).map((v) => (v === null ? null : Number(v)))
   }
 
   async crashes(ids: readonly string[]): Promise<(number | null)[]> {

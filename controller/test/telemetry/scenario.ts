@@ -16,7 +16,7 @@ export interface Scenario extends AsyncDisposable {
   ids: string[]
   telemetry: TelemetryPublisher
   /** Deploy V2 to every device (held in bake so rules keep evaluating); resolves with its id. */
-  deployV2(rules: RuleInput[], dryRun?: boolean): Promise<string>
+  deployV2(rules: RuleInput[], dryRun?: boolean, policy?: Record<string, unknown>): Promise<string>
   events(rolloutId?: string): Promise<AuditEvent[]>
   state(rolloutId: string): Promise<string>
 }
@@ -40,8 +40,14 @@ export async function scenario(env: TelemetryEnv, c: Controller, n = 4): Promise
     devices,
     ids,
     telemetry,
-    async deployV2(rules, dryRun = false) {
-      const res = await call<{ id: string }>('POST', '/v1/rollouts', { model: V2, target: 'env=canary', strategy: 'all', bakeMs: 600_000 })
+    async deployV2(rules, dryRun = false, policy) {
+      const res = await call<{ id: string }>('POST', '/v1/rollouts', {
+        model: V2,
+        target: 'env=canary',
+        strategy: 'all',
+        bakeMs: 600_000,
+        ...(policy === undefined ? {} : { policy }),
+      })
       expect(res.status).toBe(201)
       const set = await call('POST', `/v1/rollouts/${res.body.id}/rules`, { rules, dryRun })
       expect(set.status).toBe(200)
