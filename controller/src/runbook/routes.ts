@@ -52,7 +52,8 @@ function verbRoute<S extends z.ZodType<{ target: string }>>(
       const write = (line: StreamLine): void => {
         if (!out.writableEnded) out.write(`${JSON.stringify(line)}\n`)
       }
-      raw.raw.on('close', () => {
+      // The response closing before the report was written means the client went away: stop waiting.
+      reply.raw.on('close', () => {
         if (!out.writableEnded) abort.abort()
       })
       run({ ...base, emit: write, signal: abort.signal }, req).then(
