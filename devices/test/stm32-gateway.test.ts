@@ -7,16 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  connectClient,
-  publisherKeyPair,
-  startArtifactServer,
-  startPlainBroker,
-  uniqueRoot,
-  waitFor,
-  type ArtifactServer,
-  type PlainBroker,
-} from '@liquid-edge/test/harness'
+import { publisherKeyPair, startArtifactServer, startTestBroker, waitFor, type ArtifactServer } from '@liquid-edge/test/harness'
 import { packModel } from '@liquid-edge/devices'
 import { createCodec, deviceMessage, type ModelRef, type ReportedBody } from '@liquid-edge/protocol'
 import { createStm32Gateway, openMockPort, SlotState, type EmulatedPort, type Stm32Gateway } from '../src/stm32/index.js'
@@ -24,15 +15,12 @@ import { denseModel } from './stm32/model.js'
 import { emulatedPort } from './stm32/setup.js'
 
 const keys = publisherKeyPair()
-let broker: PlainBroker
 let artifacts: ArtifactServer
 beforeAll(async () => {
-  broker = await startPlainBroker()
   artifacts = await startArtifactServer()
 })
 afterAll(async () => {
   await artifacts.close()
-  await broker.close()
 })
 
 async function release(version: string, seed: number): Promise<ModelRef> {
@@ -61,14 +49,22 @@ interface GatewayRig extends AsyncDisposable {
   allAt(which: readonly string[], generation: number): () => boolean
 }
 
-/** A gateway with `n` emulated MCUs, and a controller-side MQTT client that records what the children report. */
+/**
+ * A gateway with `n` emulated MCUs behind our authenticating broker (the gateway logs in with a
+ * `gateway` credential listing its children, so the broker's ACL and payload validation apply),
+ * and a controller client that records what the children report.
+ */
 async function gatewayRig(n: number): Promise<GatewayRig> {
-  const root = uniqueRoot()
+  const broker = await startTestBroker()
+  const root = broker.root
   const codec = createCodec({ root })
   const stateDir = await mkdtemp(join(tmpdir(), 'lln-gw-'))
   const ports: EmulatedPort[] = Array.from({ length: n }, () => emulatedPort())
-  const ids = ports.map((_, i) => `mcu-${root.slice(2, 10)}-${i}`)
-  const controller = await connectClient(broker.url)
+  const tag = root.slice(2, 10)
+  const ids = ports.map((_, i) => `mcu-${tag}-${i}`)
+  const gatewayId = `gw-${tag}`
+  const secret = await broker.provision(gatewayId, 'gateway', ids)
+  const controller = await broker.connect(`ctl-${tag}`, { role: 'controller' })
   const reported = new Map<string, ReportedBody>()
   const online = new Map<string, boolean>()
   controller.on('message', (topic, payload) => {
@@ -81,8 +77,8 @@ async function gatewayRig(n: number): Promise<GatewayRig> {
   })
   await controller.subscribeAsync(`${root}/devices/+/+`, { qos: 1 })
   const gateway = await createStm32Gateway({
-    gatewayId: `gw-${root.slice(2, 10)}`,
-    mqtt: { url: broker.url },
+    gatewayId,
+    mqtt: { url: broker.url, password: secret },
     root,
     stateDir,
     publisherKeys: [keys.publicKeyPem],
@@ -109,6 +105,7 @@ async function gatewayRig(n: number): Promise<GatewayRig> {
     async [Symbol.asyncDispose]() {
       await gateway.close()
       await controller.endAsync(true)
+      await broker.close()
       for (const p of ports) p.close()
       await rm(stateDir, { recursive: true, force: true })
     },
