@@ -3,7 +3,7 @@ import { startFakeDevices, waitFor } from '@liquid-edge/test/harness'
 import { setupFleet, testEnv, waitForState } from './helpers.js'
 
 describe('rollout engine against fake devices', () => {
-  it('failing gate pauses the rollout when a canary device fails, and resume continues after a fix', async () => {
+  it('failing gate pauses the rollout when a canary device fails, and resume accepts the failures seen and continues', async () => {
     await using env = await testEnv()
     const c = await env.start()
     const { ids, v1 } = await setupFleet(c, env, 6)
@@ -25,6 +25,10 @@ describe('rollout engine against fake devices', () => {
     for (const d of devices.slice(2)) expect(d.desiredSeen).toEqual([])
     const progress = await c.repo.progress(r.id)
     expect(progress.get('dev-0')?.error).toMatch(/AGENT_SHA256_MISMATCH/)
+    await c.rollouts.resume(r.id)
+    const done = await waitForState(c, r.id, 'completed')
+    expect(done.counts).toMatchObject({ succeeded: 5, failed: 1 })
+    expect(devices.slice(1).every((d) => d.active?.version === '2.0.0')).toBe(true)
   })
 
   it('silent devices are counted as silent (never as success) when the step deadline passes', async () => {

@@ -49,6 +49,7 @@ function rollout(over: Partial<Rollout> = {}): Rollout {
     counts: ZERO_COUNTS,
     finalized: false,
     pendingRollback: false,
+    acceptedFailures: 0,
     ...over,
   }
 }

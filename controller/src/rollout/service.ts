@@ -142,6 +142,7 @@ export class RolloutService {
       counts: { ...ZERO_COUNTS, targeted: ids.length },
       finalized: false,
       pendingRollback: false,
+      acceptedFailures: 0,
     }
     await this.supersede(conflicting, id, 'aborted')
     await this.start(r, ids)
@@ -183,8 +184,14 @@ export class RolloutService {
   pause(id: string): Promise<Rollout> {
     return this.transition(id, ['created', 'running'], 'paused', 'rollout-paused', { reason: 'paused by an operator' })
   }
-  resume(id: string): Promise<Rollout> {
-    return this.transition(id, ['paused'], 'running', 'rollout-resumed', { reason: null, bakeUntil: null })
+  /** Resume a paused rollout; the failures seen so far are accepted, the gate judges new ones. */
+  async resume(id: string): Promise<Rollout> {
+    const cur = await this.d.repo.get(id)
+    return this.transition(id, ['paused'], 'running', 'rollout-resumed', {
+      reason: null,
+      bakeUntil: null,
+      acceptedFailures: cur.counts.failed + cur.counts.silent,
+    })
   }
   abort(id: string): Promise<Rollout> {
     return this.transition(id, ['created', 'running', 'paused', 'staged', 'switching'], 'aborted', 'rollout-aborted', {
@@ -273,6 +280,7 @@ export class RolloutService {
       counts: { ...ZERO_COUNTS, targeted: ids.length },
       finalized: false,
       pendingRollback: false,
+      acceptedFailures: 0,
     }
     await this.d.repo.setPlan(id, plan)
     await this.start(r, ids)

@@ -118,7 +118,7 @@ export function countsOf(cohort: Set<string>, progress: Progress, targeted: numb
 
 function tripped(r: Rollout, c: Counts): string | null {
   if (r.kind === 'rollback' || c.cohort === 0) return null
-  const bad = c.failed + c.silent
+  const bad = Math.max(0, c.failed + c.silent - r.acceptedFailures)
   const decided = bad + c.succeeded + c.skipped
   if (bad === 0) return null
   const enough = decided >= Math.min(r.gate.minSamples, c.cohort)
@@ -140,7 +140,7 @@ function trip(r: Rollout, reason: string, now: number, effects: Effect[]): Rollo
 function advance(r: Rollout, c: Counts, now: number, effects: Effect[]): Rollout {
   if (c.pending > 0) return r
   const ok = c.succeeded + c.skipped
-  if (r.kind === 'deploy' && c.cohort > 0 && ok / c.cohort < r.gate.successThreshold) {
+  if (r.kind === 'deploy' && c.cohort > 0 && (ok + r.acceptedFailures) / c.cohort < r.gate.successThreshold) {
     return trip(
       r,
       `step ${r.step}: ${ok} of ${c.cohort} devices succeeded, under the ${Math.round(r.gate.successThreshold * 100)}% success threshold`,

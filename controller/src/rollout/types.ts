@@ -93,6 +93,8 @@ export const RolloutSchema = z.object({
   finalized: z.boolean(),
   /** A tripped gate asked for a rollback; finalization issues it (idempotently). */
   pendingRollback: z.boolean(),
+  /** Failures (failed + silent) an operator accepted by resuming; the gate judges only new ones. */
+  acceptedFailures: z.number().int().nonnegative().default(0),
 })
 export type Rollout = z.infer<typeof RolloutSchema>
 
