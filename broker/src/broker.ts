@@ -4,15 +4,14 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes'
 import { pino, type Logger } from 'pino'
-import * as z from 'zod'
-import { FleetError, createCodec, type Role } from '@liquid-edge/protocol'
+import { createCodec, type Role } from '@liquid-edge/protocol'
 import { createAuthenticate, identityOf } from './auth/authenticator.js'
 import type { CredentialStore } from './auth/credential-store.js'
 import { LoginLimiter, TakeoverGuard } from './auth/login-limiter.js'
 import { openCredentialStore } from './auth/open-store.js'
 import { NatsBridge, type BridgeState } from './bridge/nats-bridge.js'
 import { systemClock, type Clock } from './clock.js'
-import { BrokerConfigSchema, type BrokerConfig, type BrokerConfigInput } from './config.js'
+import { parseConfig, type BrokerConfig, type BrokerConfigInput } from './config.js'
 import { guardConnection } from './listeners/frame-guard.js'
 import { startListeners, type ListenerPorts, type Listeners } from './listeners/listeners.js'
 import { startOpsServer, type HealthReport, type OpsServer } from './ops/http.js'
@@ -172,20 +171,13 @@ function liveClients(aedes: Aedes): Record<string, Client> {
   return (aedes as unknown as { clients: Record<string, Client> }).clients
 }
 
-/** Parse options.config, or throw `CONFIG_INVALID`. */
-function resolveConfig(input: BrokerConfigInput | undefined): Readonly<BrokerConfig> {
-  const parsed = BrokerConfigSchema.safeParse(input ?? {})
-  if (!parsed.success) throw new FleetError('CONFIG_INVALID', `invalid broker configuration:\n${z.prettifyError(parsed.error)}`)
-  return Object.freeze(parsed.data)
-}
-
 /**
  * Start a broker: persistence, hooks, listeners, `/health` + `/metrics`, and the NATS bridge
  * (in the background). Resolves when the listeners accept connections.
  * @throws {FleetError} `CONFIG_INVALID` for a bad configuration.
  */
 export async function createBroker(options: BrokerOptions = {}): Promise<LiquidBroker> {
-  const config = resolveConfig(options.config)
+  const config = parseConfig(options.config ?? {})
   const logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'broker' })
   const clock = options.clock ?? systemClock
   const metrics = new BrokerMetrics()

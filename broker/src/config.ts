@@ -201,11 +201,18 @@ export function envLayer(env: Readonly<Record<string, string | undefined>>): Jso
  * @throws {FleetError} `CONFIG_INVALID` listing every bad value.
  */
 export function loadConfig(
-  env: Readonly<Record<string, string | undefined>> = {},
+  env: Readonly<Record<string, string | undefined>> = process.env,
   layers: { file?: Json; overrides?: Json } = {},
 ): Readonly<BrokerConfig> {
-  const merged = mergeConfig(layers.file ?? {}, envLayer(env), layers.overrides ?? {})
-  const parsed = BrokerConfigSchema.safeParse(merged)
+  return parseConfig(mergeConfig(layers.file ?? {}, envLayer(env), layers.overrides ?? {}))
+}
+
+/**
+ * Validate a configuration object and apply the defaults.
+ * @throws {FleetError} `CONFIG_INVALID` listing every bad value.
+ */
+export function parseConfig(input: unknown): Readonly<BrokerConfig> {
+  const parsed = BrokerConfigSchema.safeParse(input)
   if (!parsed.success) throw new FleetError('CONFIG_INVALID', `invalid broker configuration:\n${z.prettifyError(parsed.error)}`)
   return Object.freeze(parsed.data)
 }
