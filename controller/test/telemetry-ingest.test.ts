@@ -91,6 +91,9 @@ describe('telemetry ingest', () => {
     expect(await runCli(['events', '--rollout', id], io)).toBe(0)
     expect(out).toMatch(/decision .*rule device-crashed/)
     out = ''
+    expect(await runCli(['rollout', 'show', id], io)).toBe(0)
+    expect(out).toMatch(/alerts and decisions:\n.*decision .*rule device-crashed/)
+    out = ''
     expect(await runCli(['monitor', '--target', id, '--duration', '0.1'], io)).toBe(0)
     expect(out).toContain('kws@2.0.0')
     expect(out).toMatch(/device-crashed\s+breached\s+yes/)

@@ -113,6 +113,19 @@ async function updateThresholds(ctx: Context, target: string, file: string): Pro
   ctx.print(out, () => out.map((o) => `rollout ${o.rollout}: ${o.rules.length} rules updated from ${file}\n`).join(''))
 }
 
+function eventLine(e: EventRow): string {
+  return `${new Date(e.at).toISOString()}  ${e.severity.padEnd(8)} ${e.event.padEnd(20)} ${e.rolloutId ?? '-'}  ${e.dryRun === true ? '[dry-run] ' : ''}${e.message}\n`
+}
+
+/** The alerts and decisions of one rollout, for `liquid-lln rollout show` (empty when there are none). */
+export async function rolloutDecisions(ctx: Context, rolloutId: string): Promise<string> {
+  const { events } = await ctx
+    .client()
+    .call<{ events: EventRow[] }>('GET', `/v1/events?limit=1000&rollout=${encodeURIComponent(rolloutId)}`)
+  const mine = events.filter((e) => e.event === 'alert' || e.event === 'decision').slice(-20)
+  return mine.length === 0 ? '' : `\nalerts and decisions:\n${mine.map(eventLine).join('')}`
+}
+
 /** `liquid-lln monitor` and `liquid-lln events`. */
 export function registerMonitorCommands(program: Command, ctx: Context): void {
   program
@@ -159,8 +172,7 @@ export function registerMonitorCommands(program: Command, ctx: Context): void {
       for (;;) {
         const page = await ctx.client().call<{ events: EventRow[]; last: string | null }>('GET', q())
         for (const e of page.events) {
-          const line = `${new Date(e.at).toISOString()}  ${e.severity.padEnd(8)} ${e.event.padEnd(20)} ${e.rolloutId ?? '-'}  ${e.dryRun === true ? '[dry-run] ' : ''}${e.message}\n`
-          ctx.io.stdout(ctx.json ? `${JSON.stringify(e)}\n` : line)
+          ctx.io.stdout(ctx.json ? `${JSON.stringify(e)}\n` : eventLine(e))
         }
         after = page.last ?? after
         if (o.follow !== true) return

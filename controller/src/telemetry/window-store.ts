@@ -10,7 +10,7 @@ if (not cur) or tonumber(cur) < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1
 return 0`
 
 // Per-device sequence tracking for one batch: ARGV = device, min seq, max seq, windows in batch.
-// Returns the windows lost (a restart, seq lower than seen, resets the count).
+// Returns the windows lost; a sequence that goes back (an agent restart) starts over.
 const SEQ_LUA = `
 local last = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
 local mn, mx, n = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -18,7 +18,7 @@ local gap = 0
 if last >= 0 and mn > last + 1 then gap = mn - last - 1 end
 local inside = (mx - mn + 1) - n
 if inside > 0 then gap = gap + inside end
-if mx > last or mn <= last - 1000 then redis.call('HSET', KEYS[1], ARGV[1], mx) end
+if mx > last or mn < last then redis.call('HSET', KEYS[1], ARGV[1], mx) end
 if gap > 0 then redis.call('HINCRBY', KEYS[2], ARGV[1], gap) end
 return gap`
 
