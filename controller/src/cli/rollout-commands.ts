@@ -7,6 +7,7 @@ import { table } from './output.js'
 import { parseDurationMs, parseFraction, parseModelRef, parsePercent, parsePositiveInt } from './parse.js'
 import { waitForRollout, type RolloutInfo } from './wait.js'
 import { runStatusMetric } from '../runbook/cli.js'
+import { rolloutDecisions } from '../telemetry/monitor-cli.js'
 
 interface DeployFlags {
   target: string
@@ -288,6 +289,7 @@ function registerRolloutGroup(program: Command, ctx: Context): void {
           r.devices_.map((d) => [d.id, d.step, d.gen, d.outcome, d.error]),
         )}`,
     )
+    if (!ctx.json) ctx.io.stdout(await rolloutDecisions(ctx, id))
   })
   for (const action of ['pause', 'resume', 'abort'] as const) {
     rollout.command(`${action} <id>`).action(async (id: string) => {
