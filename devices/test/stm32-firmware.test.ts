@@ -19,13 +19,14 @@ const title = gcc ? 'C firmware core (gcc)' : 'C firmware core — SKIPPED: gcc 
 
 describe.skipIf(!gcc)(title, () => {
   const build = mkdtempSync(join(tmpdir(), 'lln-fw-'))
-  const cflags = ['-std=c11', '-O2', '-Wall', '-Wextra', '-Werror', `-I${join(FIRMWARE, 'include')}`]
+  const cflags = ['-std=c99', '-pedantic', '-O2', '-Wall', '-Wextra', '-Werror', `-I${join(FIRMWARE, 'include')}`]
   const sources = ['src/codec.c', 'src/fw.c'].map((s) => join(FIRMWARE, s))
   afterAll(() => {
     rmSync(build, { recursive: true, force: true })
   })
 
-  it('passes its host unit tests when compiled with -Wall -Wextra -Werror', () => {
+  it('passes its host unit tests when compiled as pedantic C99 with -Wall -Wextra -Werror (core also -Wconversion)', () => {
+    for (const src of sources) execFileSync('gcc', [...cflags, '-Wconversion', '-c', src, '-o', join(build, 'core.o')])
     const exe = join(build, 'test_fw')
     execFileSync('gcc', [...cflags, ...sources, join(FIRMWARE, 'test/test_fw.c'), '-o', exe])
     const run = spawnSync(exe, { encoding: 'utf8' })
