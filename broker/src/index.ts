@@ -4,7 +4,16 @@
  * the NATS JetStream bridge, `/health` and `/metrics`.
  */
 export { createBroker, LiquidBroker, type BrokerOptions, type BrokerEvents, type BrokerPorts } from './broker.js'
-export { BrokerConfigSchema, ENV_KEYS, loadConfig, mergeConfig, envLayer, type BrokerConfig, type BrokerConfigInput } from './config.js'
+export {
+  BrokerConfigSchema,
+  ENV_KEYS,
+  loadConfig,
+  parseConfig,
+  mergeConfig,
+  envLayer,
+  type BrokerConfig,
+  type BrokerConfigInput,
+} from './config.js'
 export { MemoryCredentialStore, provisionCredential, type CredentialStore, type CredentialSpec } from './auth/credential-store.js'
 export { FileCredentialStore } from './auth/file-store.js'
 export { RedisCredentialStore, type RedisCredentialStoreOptions } from './auth/redis-store.js'
