@@ -46,7 +46,7 @@ export { RecentTelemetry, type TelemetryReader, type DeviceTelemetry } from './r
 export { BaselineSchema, type Baseline } from './runbook/verbs/benchmark.js'
 export { VERDICT_FAILED } from './runbook/cli-stream.js'
 export { Telemetry, createTelemetry, type TelemetryOptions } from './telemetry/telemetry.js'
-export { WindowStore, cohortOf, type DeviceShare } from './telemetry/window-store.js'
+export { WindowStore, cohortOf as cohortOfModel, type DeviceShare } from './telemetry/window-store.js'
 export { METRICS, metricOf, mergeStats, type WindowStats, type WindowMetric } from './telemetry/window-stats.js'
 export { RuleSchema, RuleSetSchema, defaultRules, type Rule, type RuleInput, type RuleSet } from './rules/rule.js'
 export { evaluateRule, evaluateDeviceRule, type RuleResult, type RuleOutcome, type RuleContext } from './rules/evaluate.js'
