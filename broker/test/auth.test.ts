@@ -57,6 +57,15 @@ describe('authentication', () => {
     expect(await connackCode(tb.url, credentialOptions(id, secret))).toBe(5)
   })
 
+  it('rate limits failed logins per address when one address guesses many ids', async () => {
+    await using own = await startTestBroker({ config: { auth: { maxFailuresPerId: 100, maxFailuresPerAddress: 3 } } })
+    const id = uid()
+    const secret = await own.provision(id)
+    for (let i = 0; i < 3; i++) expect(await connackCode(own.url, credentialOptions(uid('guess'), 'guess'))).toBe(4)
+    expect(await connackCode(own.url, credentialOptions(id, secret))).toBe(5)
+    expect((await own.broker.metrics.loginsRefused.get()).values.find((v) => v.labels.reason === 'rate_limited')?.value).toBe(1)
+  })
+
   it('lets a new connection take over a client id but refuses a flapping one', async () => {
     const id = uid()
     const secret = await tb.provision(id)
