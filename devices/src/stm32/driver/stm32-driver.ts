@@ -13,10 +13,10 @@ import {
   type McuStats,
   type SlotsBlock,
 } from '../protocol/messages.js'
-import { buildSlotImage } from '../protocol/slot-image.js'
 import { ByteReader, ByteWriter, NO_SLOT, Op, PROTOCOL_VERSION, SlotState, Status } from '../protocol/wire.js'
 import { checkLoadable } from '../../driver-common.js'
 import { statusError } from './errors.js'
+import { SLOT_INDEX, slotImageOf } from './images.js'
 import { openSerial, type PortOpener, type SerialConnection } from './serial.js'
 import { transferImage, type TransferReport } from './transfer.js'
 
@@ -44,14 +44,6 @@ export interface Stm32DriverEvents {
   progress: [written: number, size: number]
   /** A request got no answer after all retries. */
   unresponsive: [err: FleetError]
-}
-
-const SLOT_INDEX: Record<SlotName, number> = { a: 0, b: 1 }
-
-/** Builds the MCU slot image of a model package: the manifest's shapes and name, and the model bytes. */
-export function slotImageOf(image: ModelImage): Buffer {
-  const m = image.manifest
-  return buildSlotImage({ name: m.name, version: m.version, inputShape: m.input.shape, outputShape: m.output.shape, model: image.model })
 }
 
 /**
