@@ -92,7 +92,7 @@ async function bareClients(url: string, n: number, root: string, steadyMs: numbe
   return { connectMs, rssPerDevice: (after.rss - before.rss) / n, heapPerDevice: (after.heap - before.heap) / n, cpu }
 }
 
-/** The simulated fleet: N real agents (timing model, 1 inference/s, 1 s telemetry windows). */
+/** The simulated fleet: N real agents (timing model, 1 inference/s, 1 s telemetry windows, state in memory). */
 async function fleetOf(url: string, n: number, root: string, steadyMs: number): Promise<Result> {
   const stateRoot = mkdtempSync(join(tmpdir(), 'lln-bench-fleet-'))
   const before = memory()
@@ -107,6 +107,8 @@ async function fleetOf(url: string, n: number, root: string, steadyMs: number): 
     ratePerS: 1,
     telemetryWindowMs: 1000,
     linkProxy: false,
+    stateStore: 'memory',
+    bufferOnDisk: false,
     startConcurrency: 128,
   })
   await waitUntil(() => fleet.stats().online === n, 120_000)

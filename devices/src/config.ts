@@ -96,6 +96,8 @@ export const SimulateConfigSchema = CommonSchema.extend({
   auth: z.enum(['none', 'provision']).default('none'),
   linkProxy: bool.default(true),
   bufferOnDisk: bool.default(true),
+  /** Agent state on `disk` (atomic + fsync, realistic) or in `memory` (fast start for 10,000 devices). */
+  stateStore: z.enum(['disk', 'memory']).default('disk'),
   /** Print the summary every this many ms (a live line on a TTY). */
   summaryMs: z.coerce.number().int().min(100).default(5000),
   /** Stop after this many seconds (0 = run until interrupted). */

@@ -75,6 +75,7 @@ async function simulate(config: SimulateConfig): Promise<void> {
     ratePerS: config.rate,
     telemetryWindowMs: config.telemetryWindowMs,
     bufferOnDisk: config.bufferOnDisk,
+    stateStore: config.stateStore,
     linkProxy: config.linkProxy,
     ...(config.faults === undefined ? {} : { faults: config.faults }),
     logger,
@@ -145,6 +146,12 @@ export function simulateCommand(env: Record<string, string | undefined>): Comman
     .addOption(new Option('--auth <mode>', 'provision a broker credential per device, or none (LLN_AUTH)').choices(['none', 'provision']))
     .option('--no-link-proxy', 'connect directly (flapping and abrupt crashes need the proxy)')
     .option('--buffer-on-disk <bool>', 'offline telemetry buffer on disk (LLN_BUFFER_ON_DISK)')
+    .addOption(
+      new Option('--state-store <where>', 'agent state on disk (fsync) or in memory, for big fleets (LLN_STATE_STORE)').choices([
+        'disk',
+        'memory',
+      ]),
+    )
     .option('--summary-ms <ms>', 'summary interval (LLN_SUMMARY_MS)')
     .option('--duration-s <s>', 'stop after this many seconds (LLN_DURATION_S)')
     .option('--log-level <level>', 'pino level, logs go to stderr (LLN_LOG_LEVEL)')
@@ -172,6 +179,7 @@ export function simulateCommand(env: Record<string, string | undefined>): Comman
           auth: o.auth,
           linkProxy: o.linkProxy === false ? false : undefined,
           bufferOnDisk: o.bufferOnDisk,
+          stateStore: o.stateStore,
           summaryMs: o.summaryMs,
           durationS: o.durationS,
           logLevel: o.logLevel,

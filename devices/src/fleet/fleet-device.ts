@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import { createAgent, createHttpFetcher, type Agent, type AgentOptions } from '@liquid-edge/agent'
+import { createAgent, createHttpFetcher, createMemoryStateStore, type Agent, type AgentOptions, type StateStore } from '@liquid-edge/agent'
 import type { Logger } from 'pino'
 import { SimulatedDriver } from '../simulated/driver.js'
 import { Faults } from '../simulated/faults.js'
@@ -13,6 +13,8 @@ export interface FleetDeviceContext {
   publisherKeys: AgentOptions['publisherKeys']
   telemetryWindowMs: number
   bufferOnDisk: boolean
+  /** `memory`: agent state in memory (kept across simulated crashes), no fsync per device — for big fleets. */
+  stateStore: 'disk' | 'memory'
   logger: Logger
   driverOptions: ConstructorParameters<typeof SimulatedDriver>[0]
 }
@@ -35,6 +37,7 @@ export class FleetDevice {
   windowBusy = false
   readonly #password: string | undefined
   readonly #context: FleetDeviceContext
+  readonly #memoryStore: StateStore | null
 
   constructor(id: string, password: string | undefined, context: FleetDeviceContext) {
     this.id = id
@@ -43,6 +46,7 @@ export class FleetDevice {
     this.faults = new Faults()
     this.driver = new SimulatedDriver({ ...context.driverOptions, deviceId: id, faults: this.faults })
     this.stateDir = join(context.stateRoot, id)
+    this.#memoryStore = context.stateStore === 'memory' ? createMemoryStateStore() : null
   }
 
   /** Start (or restart) the agent on this device. */
@@ -65,6 +69,7 @@ export class FleetDevice {
       telemetryTimer: false,
       telemetryWindowMs: c.telemetryWindowMs,
       telemetryBufferOnDisk: c.bufferOnDisk,
+      ...(this.#memoryStore === null ? {} : { stateStore: this.#memoryStore }),
       logger: c.logger,
     })
     this.agent = agent
