@@ -67,6 +67,16 @@ describe('simulated driver', () => {
     expect(median(await latencies(d, 21)) / before).toBeCloseTo(1, 0)
   })
 
+  it('limits a regression to one model version when the fault is scoped to it', async () => {
+    const d = await device()
+    const before = median(await latencies(d, 21))
+    d.faults.set({ latencyFactor: 5, errorRate: 1, modelVersion: `${model.manifest.version}-other` })
+    expect(median(await latencies(d, 21)) / before).toBeCloseTo(1, 0)
+    d.faults.set({ modelVersion: model.manifest.version, errorRate: 0 })
+    expect(median(await latencies(d, 21)) / before).toBeCloseTo(5, 0)
+    await d.close()
+  })
+
   it('fails about the configured share of inferences with DEVICE_INFERENCE_FAILED when the error rate is set', async () => {
     const d = await device({ faults: { errorRate: 0.25 } })
     let errors = 0

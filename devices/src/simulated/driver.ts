@@ -5,7 +5,7 @@ import { FleetError } from '@liquid-edge/protocol'
 import { estimateMacs, seededRandom } from '../models/cfc.js'
 import { acquireSharedModel, type SharedOnnxModel } from '../onnx/cache.js'
 import { attempt, checkInput, checkLoadable, inputKey } from '../driver-common.js'
-import { Faults, hashSeed, type FaultSettingsInput } from './faults.js'
+import { Faults, hashSeed, type FaultSettings, type FaultSettingsInput } from './faults.js'
 import { HARDWARE_PROFILES, modelLatencyMs, modelRamBytes, type HardwareProfile, type HardwareProfileName } from './profiles.js'
 import { ThermalModel } from './thermal.js'
 
@@ -131,7 +131,7 @@ export class SimulatedDriver implements DeviceDriver {
     const loaded = name === null ? undefined : this.#slots.get(name)
     if (loaded === undefined) throw new FleetError('AGENT_NO_MODEL', name === null ? 'no model is active' : `slot ${name} is empty`)
     checkInput(loaded.image.manifest, input)
-    const faults = this.faults.settings
+    const faults = scopedFaults(this.faults.settings, loaded.image.manifest.version)
     if (faults.hang) await this.#hang()
     const now = this.#clock.now()
     const throttle =
@@ -259,4 +259,10 @@ function pseudoOutput(image: ModelImage, input: Float32Array): Float32Array {
 /** A simulated device, ready to use. */
 export function createSimulatedDriver(options: SimulatedDriverOptions = {}): Promise<SimulatedDriver> {
   return Promise.resolve(new SimulatedDriver(options))
+}
+
+/** The faults that act on an inference of `version`: inference faults outside their scope are off. */
+function scopedFaults(settings: FaultSettings, version: string): FaultSettings {
+  if (settings.modelVersion === null || settings.modelVersion === version) return settings
+  return { ...settings, latencyFactor: 1, errorRate: 0, energyFactor: 1 }
 }

@@ -23,6 +23,11 @@ export const FaultSettingsSchema = z.object({
   crash: z.boolean().default(false),
   /** Flapping connection: the MQTT link drops every `periodMs` (read by the transport). 0 = none. */
   flappingPeriodMs: z.number().int().min(0).max(3_600_000).default(0),
+  /**
+   * Scope of the inference faults (latency, error rate, energy): only while a model of this
+   * version is the one inferring — a regression that belongs to a release. `null` = any model.
+   */
+  modelVersion: z.string().max(64).nullable().default(null),
 })
 export type FaultSettings = z.output<typeof FaultSettingsSchema>
 export type FaultSettingsInput = z.input<typeof FaultSettingsSchema>
