@@ -228,7 +228,9 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
     const message = decoded.message
     if (message.type === 'desired') this.reconciler.onDesired(message.body)
     else if (message.type === 'command') {
-      void this.commands.handle(message)
+      this.commands.handle(message).catch((err: unknown) => {
+        this.log.write('error', 'command handling failed', { commandId: message.id, err })
+      })
     }
   }
 
@@ -386,17 +388,17 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
     }, this.settings.telemetryWindowMs)
   }
 
-  private publish(
+  private async publish(
     kind: 'reported' | 'reply' | 'telemetry' | 'events',
     message: Parameters<Codec['encode']>[0],
     qos?: 0 | 1,
   ): Promise<void> {
     const bytes = this.codec.encode(message)
-    return this.transport.publish(kind, bytes, qos === undefined ? {} : { qos })
+    await this.transport.publish(kind, bytes, qos === undefined ? {} : { qos })
   }
 
-  private publishReported(progress?: number): Promise<void> {
-    if (!this.transport.connected) return Promise.resolve()
+  private async publishReported(progress?: number): Promise<void> {
+    if (!this.transport.connected) return
     const body = reportedBody(this.state, {
       agentVersion: this.agentVersion,
       hardware: this.driver.hardware,

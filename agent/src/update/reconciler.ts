@@ -10,6 +10,8 @@ import { verifyPackage } from './verify-package.js'
 
 interface Job {
   generation: number
+  /** Past its last step: only the final report is left, so commands need not be refused. */
+  finishing: boolean
   ctl: AbortController
   done: Promise<void>
 }
@@ -31,7 +33,12 @@ export class Reconciler {
   }
 
   get busy(): boolean {
-    return this.job !== null
+    return this.job !== null && !this.job.finishing
+  }
+
+  /** Mark the current job as past its last step (before its final report). */
+  private finishing(): void {
+    if (this.job !== null) this.job.finishing = true
   }
 
   /** A desired state arrived (or was found pending at start). Never throws. */
@@ -47,7 +54,7 @@ export class Reconciler {
       previous.ctl.abort(superseded(previous.generation))
     }
     const ctl = new AbortController()
-    const job: Job = { generation: desired.generation, ctl, done: Promise.resolve() }
+    const job: Job = { generation: desired.generation, finishing: false, ctl, done: Promise.resolve() }
     job.done = (async () => {
       await previous?.done
       await this.run(desired, ctl.signal)
@@ -86,6 +93,7 @@ export class Reconciler {
     if (active?.sha256 === model.sha256) {
       s.generation = desired.generation
       s.pending = null
+      this.finishing()
       await ai.setPhase('active', null)
       return
     }
@@ -110,10 +118,13 @@ export class Reconciler {
     if (desired.mode === 'stage') {
       s.standby = 'staged'
       s.stagedGeneration = desired.generation
+      this.finishing()
       await ai.setPhase('staged', null)
       return
     }
     await this.trial.start(slot, desired.generation, desired.policy)
+    this.finishing()
+    await ai.setPhase('trial', null)
   }
 
   /**
@@ -127,7 +138,7 @@ export class Reconciler {
     const ai = this.ai
     const before = { phase: ai.state.phase, error: ai.state.error }
     const ctl = new AbortController()
-    const job: Job = { generation: ai.state.generation, ctl, done: Promise.resolve() }
+    const job: Job = { generation: ai.state.generation, finishing: false, ctl, done: Promise.resolve() }
     this.job = job
     try {
       await ai.setPhase('downloading', null)
@@ -210,6 +221,7 @@ export class Reconciler {
     s.pending = null
     s.generation = Math.max(s.generation, desired.generation)
     s.rolloutId = desired.rolloutId
+    this.finishing()
     await ai.setPhase('failed', payload).catch((e: unknown) => {
       ai.log.write('error', 'could not record the failure', { err: e })
     })

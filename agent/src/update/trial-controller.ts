@@ -18,7 +18,7 @@ export class TrialController {
     return this.monitor !== null
   }
 
-  /** Persist the trial, then activate `slot` (a crash after this point reverts at start). */
+  /** Persist the trial, then activate `slot` (a crash after this point reverts at start). The caller reports the phase. */
   async start(slot: SlotName, generation: number, policy: Policy): Promise<void> {
     const ai = this.ai
     const s = ai.state
@@ -32,7 +32,6 @@ export class TrialController {
     this.arm(policy, s.trial.endsAt)
     const rec = s.slots[slot]
     ai.event({ event: 'trial-started', ...(rec === null ? {} : { model: { name: rec.name, version: rec.version } }) })
-    await ai.setPhase('trial', null)
   }
 
   /** Re-arm a trial after a restart is not allowed: an interrupted trial counts as failed. */
@@ -50,7 +49,7 @@ export class TrialController {
     m.record(latencyMs)
     if (latencyMs === null) {
       const err = m.errorBreach()
-      if (err !== null) void this.revert(err)
+      if (err !== null) this.revertSafely(err)
     }
   }
 
@@ -60,14 +59,23 @@ export class TrialController {
     if (m === null) return
     m.recordPower(powerMw)
     const err = m.breach()
-    if (err !== null) void this.revert(err)
+    if (err !== null) this.revertSafely(err)
+  }
+
+  /** Revert from a callback: a failure is logged (and reported), never an unhandled rejection. */
+  private revertSafely(err: FleetError): void {
+    this.revert(err).catch((e: unknown) => {
+      this.ai.log.write('error', 'local revert failed', { err: e })
+    })
   }
 
   private arm(policy: Policy, endsAt: number): void {
     this.monitor = new TrialMonitor(policy)
     this.timer = this.ai.clock.setTimeout(
       () => {
-        void this.finish()
+        this.finish().catch((e: unknown) => {
+          this.ai.log.write('error', 'trial could not be finished', { err: e })
+        })
       },
       Math.max(0, endsAt - this.ai.clock.now()),
     )
