@@ -74,28 +74,29 @@ async function persistedState(fx: Fixture) {
 async function onV1(ctx: TestContext, fx: Fixture, faults: Record<string, FakeFaults> = {}): Promise<Child> {
   const child = spawnAgent(ctx, fx, faults)
   await fx.desired(1, fx.model({ version: '1.0.0' }))
-  await fx.waitPhase('active', 1, 20_000)
+  await fx.waitPhase('active', 1, 40_000)
   return child
 }
 
 // Concurrent: each test spends most of its time waiting for child processes to start.
-describe.concurrent('agent crash safety (killed child process)', () => {
+// Generous timeout: each test starts two agent processes (tsx), slow on a loaded 2-core machine.
+describe.concurrent('agent crash safety (killed child process)', { timeout: 90_000 }, () => {
   it('resumes an interrupted download with a Range request after a kill', async (ctx) => {
     await using fx = await createFixture(broker.url)
     const first = await onV1(ctx, fx)
     const v2 = fx.model({ version: '2.0.0' })
     fx.artifacts.stallAfterBytes = 200
     await fx.desired(2, v2)
-    await fx.waitPhase('downloading', 2, 20_000)
+    await fx.waitPhase('downloading', 2, 40_000)
     const part = join(fx.stateDir, 'downloads', `${v2.sha256}.part`)
-    await waitFor(async () => (await stat(part).catch(() => null))?.size === 200, { what: 'a partial download', timeoutMs: 20_000 })
+    await waitFor(async () => (await stat(part).catch(() => null))?.size === 200, { what: 'a partial download', timeoutMs: 40_000 })
     await kill(first)
     const crashed = await persistedState(fx)
     expect(crashed.active).not.toBeNull()
     expect(crashed.slots[crashed.active ?? 'a']?.version).toBe('1.0.0')
     fx.artifacts.stallAfterBytes = null
     const second = spawnAgent(ctx, fx)
-    await waitFor(() => second.lines.find((l) => l.phase === 'active' && l.generation === 2), { timeoutMs: 20_000 })
+    await waitFor(() => second.lines.find((l) => l.phase === 'active' && l.generation === 2), { timeoutMs: 40_000 })
     expect(second.lines.find((l) => l.ready === true)).toMatchObject({ ready: true, active: '1.0.0' })
     expect(fx.artifacts.requests.filter((r) => r.path.endsWith('2.0.0.liquid')).at(-1)?.range).toBe('bytes=200-')
     await stop(second)
@@ -105,13 +106,13 @@ describe.concurrent('agent crash safety (killed child process)', () => {
     await using fx = await createFixture(broker.url)
     const first = await onV1(ctx, fx, { '2.0.0': { hangLoad: true } })
     await fx.desired(2, fx.model({ version: '2.0.0' }))
-    await waitFor(() => first.lines.find((l) => l.load === '2.0.0'), { what: 'staging of 2.0.0', timeoutMs: 20_000 })
+    await waitFor(() => first.lines.find((l) => l.load === '2.0.0'), { what: 'staging of 2.0.0', timeoutMs: 40_000 })
     await kill(first)
     const crashed = await persistedState(fx)
     expect(crashed.slots[crashed.active ?? 'a']?.version).toBe('1.0.0')
     expect(Object.values(crashed.slots).filter((s) => s?.version === '2.0.0')).toEqual([])
     const second = spawnAgent(ctx, fx)
-    await waitFor(() => second.lines.find((l) => l.phase === 'active' && l.generation === 2), { timeoutMs: 20_000 })
+    await waitFor(() => second.lines.find((l) => l.phase === 'active' && l.generation === 2), { timeoutMs: 40_000 })
     expect(second.lines.find((l) => l.ready === true)).toMatchObject({ ready: true, active: '1.0.0' })
     expect(second.lines.at(-1)).toMatchObject({ active: '2.0.0' })
     await stop(second)
@@ -121,22 +122,22 @@ describe.concurrent('agent crash safety (killed child process)', () => {
     await using fx = await createFixture(broker.url)
     const first = await onV1(ctx, fx)
     await fx.desired(2, fx.model({ version: '2.0.0' }), { policy: { trialMs: 60_000, latencyThresholdMs: 5 } })
-    await waitFor(() => first.lines.find((l) => l.phase === 'trial' && l.active === '2.0.0'), { timeoutMs: 20_000 })
+    await waitFor(() => first.lines.find((l) => l.phase === 'trial' && l.active === '2.0.0'), { timeoutMs: 40_000 })
     await kill(first)
     expect((await persistedState(fx)).trial).not.toBeNull()
     const second = spawnAgent(ctx, fx)
-    await waitFor(() => second.lines.find((l) => l.ready === true), { timeoutMs: 20_000 })
+    await waitFor(() => second.lines.find((l) => l.ready === true), { timeoutMs: 40_000 })
     expect(second.lines.find((l) => l.ready === true)).toMatchObject({
       active: '1.0.0',
       phase: 'reverted',
       code: 'AGENT_TRIAL_INTERRUPTED',
     })
-    const reported = await fx.waitPhase('reverted', 2, 20_000)
+    const reported = await fx.waitPhase('reverted', 2, 40_000)
     expect(reported.error?.code).toBe('AGENT_TRIAL_INTERRUPTED')
     expect(reported.slots.map((s) => [s.role, s.model.version])).toEqual([['active', '1.0.0']])
     // the retained desired state of generation 2 is not applied again
     await fx.command({ kind: 'ping', expiresAt: Date.now() + 5000 }, 'after-restart')
-    await fx.waitReply('after-restart', 20_000)
+    await fx.waitReply('after-restart', 40_000)
     expect(second.lines.filter((l) => l.load === '2.0.0')).toEqual([])
     await stop(second)
   })

@@ -99,6 +99,9 @@ export class Reconciler {
     }
     let slot: SlotName = standbySlot(s)
     const resident = s.slots[slot]?.sha256 === model.sha256
+    // Back to the model this device confirmed before (a rollback): outputs are checked, latency
+    // and a trial are not — the way back must not be blocked by the state the bad model left.
+    const returning = resident && s.standby === 'previous' && desired.mode === 'activate'
     if (!resident) {
       await ai.setPhase('downloading', null)
       slot = await this.fetchAndStage(model, signal, check)
@@ -107,7 +110,7 @@ export class Reconciler {
     if (manifest === null) throw new FleetError('AGENT_INTERNAL', `slot ${slot} has no manifest after staging`)
     await ai.setPhase('verifying', null)
     try {
-      await selfTest(ai, slot, manifest)
+      await selfTest(ai, slot, manifest, { checkLatency: !returning })
     } catch (err) {
       ai.event({ event: 'self-test-failed', model: { name: manifest.name, version: manifest.version }, error: toErrorPayload(err) })
       throw err
@@ -120,6 +123,12 @@ export class Reconciler {
       s.stagedGeneration = desired.generation
       this.finishing()
       await ai.setPhase('staged', null)
+      return
+    }
+    if (returning) {
+      await this.trial.activateConfirmed(slot)
+      this.finishing()
+      await ai.setPhase('active', null)
       return
     }
     await this.trial.start(slot, desired.generation, desired.policy)

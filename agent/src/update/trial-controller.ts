@@ -34,6 +34,19 @@ export class TrialController {
     ai.event({ event: 'trial-started', ...(rec === null ? {} : { model: { name: rec.name, version: rec.version } }) })
   }
 
+  /**
+   * Activate `slot` with no trial: a return to the model this device ran and confirmed before.
+   * The way back is not judged on the device's present state (heat, load), which the model that
+   * is being left may have caused; a trial here could revert to the very model being rolled back.
+   */
+  async activateConfirmed(slot: SlotName): Promise<void> {
+    const s = this.ai.state
+    s.standby = s.active === null ? null : 'previous'
+    s.active = slot
+    await this.ai.commit()
+    await this.ai.driver.activate(slot)
+  }
+
   /** Re-arm a trial after a restart is not allowed: an interrupted trial counts as failed. */
   async recoverAtBoot(): Promise<void> {
     const trial = this.ai.state.trial
