@@ -97,6 +97,8 @@ async function run(n: number): Promise<void> {
   await inBatches(ids, 500, (id) => pub.publishAsync(`${root}/devices/${id}/desired`, '{"bench":"raw"}', { qos: 1, retain: true }))
   await waitFor(() => last.received === n, { ...timeout, what: 'raw fan-out' })
   const raw = performance.now() - t
+  const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`
+  console.log(`  raw fan-out of ${n} retained messages:      ${s(raw)}  (baseline)`)
   await inBatches(ids, 500, (id) => pub.publishAsync(`${root}/devices/${id}/desired`, '', { qos: 1, retain: true }))
   await pub.endAsync()
 
@@ -113,6 +115,9 @@ async function run(n: number): Promise<void> {
   const deploy = performance.now() - t
   await waitFor(async () => (await c.repo.get(r.id)).state === 'completed', timeout)
   const deployCompleted = performance.now() - t
+  console.log(
+    `  deploy 100% → every device active:         ${s(deploy)}  ${(deploy / raw).toFixed(2)}× raw  (desired on every device at ${s(delivered)}, rollout completed ${s(deployCompleted)}, ${last.downloads} artifact downloads)`,
+  )
 
   t = performance.now()
   const rb = await c.rollouts.rollback({ rolloutId: r.id, toPrevious: true })
@@ -121,13 +126,6 @@ async function run(n: number): Promise<void> {
   const rollback = performance.now() - t
   await waitFor(async () => (await c.repo.get(rb.rollout?.id ?? '')).state === 'completed', timeout)
   const rollbackCompleted = performance.now() - t
-  const downloads = downloadsAfterDeploy
-
-  const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`
-  console.log(`  raw fan-out of ${n} retained messages:      ${s(raw)}  (baseline)`)
-  console.log(
-    `  deploy 100% → every device active:         ${s(deploy)}  ${(deploy / raw).toFixed(2)}× raw  (desired on every device at ${s(delivered)}, rollout completed ${s(deployCompleted)}, ${downloads} artifact downloads)`,
-  )
   console.log(
     `  rollback --to-previous → every device back: ${s(rollback)}  ${(rollback / raw).toFixed(2)}× raw  (rollback completed ${s(rollbackCompleted)}, downloads during rollback: ${last.downloads - downloadsAfterDeploy})`,
   )

@@ -46,11 +46,16 @@ export type StepSpec = { percent: number } | { count: number } | { devices: stri
 export function cohortOf(members: Member[], steps: readonly StepSpec[], upTo: number): Set<string> {
   const out = new Set<string>()
   const strata = new Map<string, Member[]>()
-  for (const m of members) strata.set(m.stratum, [...(strata.get(m.stratum) ?? []), m])
+  for (const m of members) {
+    const group = strata.get(m.stratum)
+    if (group === undefined) strata.set(m.stratum, [m])
+    else group.push(m)
+  }
   const known = new Set(members.map((m) => m.id))
+  let sorted: Member[] | undefined
   for (const spec of steps.slice(0, upTo + 1)) {
     if ('devices' in spec) for (const id of spec.devices) if (known.has(id)) out.add(id)
-    if ('count' in spec) for (const m of [...members].sort(byBucket).slice(0, spec.count)) out.add(m.id)
+    if ('count' in spec) for (const m of (sorted ??= [...members].sort(byBucket)).slice(0, spec.count)) out.add(m.id)
     if ('percent' in spec) for (const group of strata.values()) for (const m of percentOf(group, spec.percent)) out.add(m.id)
   }
   return out

@@ -35,10 +35,11 @@ export function currentSha(desired: DesiredRecord | null, rep: LiveReported | nu
 
 /** Gather what one tick of a rollout judges: target devices, their progress and live state. */
 export async function observe(d: ObserveDeps, r: Rollout): Promise<{ obs: Observations; progress: Map<string, DeviceProgress> }> {
+  const explicit = new Set(r.devices ?? [])
   const [progress, plan, targetDevices, active] = await Promise.all([
     d.repo.progress(r.id),
     r.kind === 'rollback' ? d.repo.plan(r.id) : Promise.resolve(null),
-    r.devices === null ? d.registry.list(r.target ?? '') : d.registry.list().then((all) => all.filter((x) => r.devices?.includes(x.id))),
+    r.devices === null ? d.registry.list(r.target ?? '') : d.registry.list().then((all) => all.filter((x) => explicit.has(x.id))),
     d.repo.activeIds(),
   ])
   const labels = new Map(targetDevices.map((x) => [x.id, x.labels]))
