@@ -72,6 +72,29 @@ describe('agent update', () => {
     expect(failed.error).toMatchObject({ code: 'AGENT_SELF_TEST_FAILED', details: { maxLatencyMs: 50 } })
   })
 
+  it('returns to the previous model with no trial and no latency gate, even on a device that is now slow', async () => {
+    await using fx = await createFixture(broker.url)
+    const { agent, driver } = await fx.startAgent()
+    const v1 = fx.model({ version: '1.0.0' })
+    await fx.desired(1, v1)
+    await fx.waitPhase('active', 1)
+    await fx.desired(2, fx.model({ version: '2.0.0' }), { policy: { trialMs: 100, latencyThresholdMs: 50 } })
+    await fx.waitPhase('active', 2)
+    // The bad release left the device slow (heat, load): v1 now misses its own latency threshold.
+    driver.faultsByVersion['1.0.0'] = { latencyMs: 500 }
+    await fx.desired(3, v1)
+    const back = await fx.waitPhase('active', 3)
+    expect(driver.activeVersion).toBe('1.0.0')
+    expect(driver.loads).toEqual(['1.0.0', '2.0.0'])
+    expect(agent.state.trial).toBeNull()
+    expect(back.slots.map((x) => [x.role, x.model.version])).toEqual(
+      expect.arrayContaining([
+        ['active', '1.0.0'],
+        ['previous', '2.0.0'],
+      ]),
+    )
+  })
+
   it('reports AGENT_LOAD_FAILED when the driver cannot load the model', async () => {
     await using fx = await createFixture(broker.url)
     const { driver } = await deviceOnV1(fx)

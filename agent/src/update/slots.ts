@@ -114,7 +114,12 @@ export async function runGolden(ai: AgentInternals, slot: SlotName, manifest: Pa
  * Hardware self-test plus golden vectors. With `checkLatency: false` only the outputs are judged
  * (a return to a model this device already confirmed). @throws {FleetError} `AGENT_SELF_TEST_FAILED`
  */
-export async function selfTest(ai: AgentInternals, slot: SlotName, manifest: PackageManifest, options: { checkLatency?: boolean } = {}): Promise<void> {
+export async function selfTest(
+  ai: AgentInternals,
+  slot: SlotName,
+  manifest: PackageManifest,
+  options: { checkLatency?: boolean } = {},
+): Promise<void> {
   let hw
   try {
     hw = await ai.driver.selfTest()
