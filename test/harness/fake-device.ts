@@ -211,17 +211,24 @@ export class FakeDevice {
     await this.setPhase('active')
   }
 
-  private async fetchArtifact(url: string, sha256: string): Promise<boolean> {
-    try {
-      const res = await fetch(url)
-      if (!res.ok) return false
-      const bytes = Buffer.from(await res.arrayBuffer())
-      const ok = createHash('sha256').update(bytes).digest('hex') === sha256
-      if (ok) this.downloads.push(sha256)
-      return ok
-    } catch {
-      return false
+  /** Download and check the artifact, retrying transient failures as a real agent would. */
+  private async fetchArtifact(url: string, sha256: string, attempts = 4): Promise<boolean> {
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      try {
+        const res = await fetch(url)
+        if (res.ok) {
+          const bytes = Buffer.from(await res.arrayBuffer())
+          const ok = createHash('sha256').update(bytes).digest('hex') === sha256
+          if (ok) this.downloads.push(sha256)
+          return ok
+        }
+        if (res.status < 500) return false
+      } catch {
+        // connection refused or reset under load: retry
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt))
     }
+    return false
   }
 
   private async onCommand(cmd: Command): Promise<void> {
