@@ -71,7 +71,7 @@ export async function playDemo(sandbox: Sandbox, out: (line: string) => void): P
   )
     return false
 
-  act(`3/4  Roll out ${MODEL}@2.0.0 — its canary devices will regress in latency ×${REGRESSION}`)
+  act(`3/4  Roll out ${MODEL}@2.0.0 — which carries a latency regression (×${REGRESSION}, injected into the simulator)`)
   const started = await run(
     'liquid-lln',
     [

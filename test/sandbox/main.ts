@@ -69,6 +69,11 @@ Ready. In another terminal:
   liquid-lln status
   liquid-lln rollback --target env=staging --to-previous
 
+Break devices on cue (fault control of each simulated fleet):
+${Object.entries(sandbox.control)
+  .map(([group, url]) => `  ${group.padEnd(10)} curl -X POST ${url}/faults -d '{"percent":25,"set":{"latencyFactor":3}}'`)
+  .join('\n')}
+
 Broker ${sandbox.mqttUrl}, API ${sandbox.apiUrl}, metrics ${sandbox.brokerHttpUrl}/metrics and ${sandbox.apiUrl}/metrics.
 Logs in ${sandbox.dir}/logs. Ctrl-C stops everything.`)
   await new Promise(() => undefined)

@@ -24,6 +24,11 @@ export interface SandboxOptions {
   /** Redis key prefix; the sandbox clears it at start. @defaultValue 'lln-sandbox' */
   prefix?: string
   fleet: FleetGroup[]
+  /**
+   * Use this running MQTT 3.1.1 broker (e.g. the machine's Mosquitto) instead of starting
+   * liquid-broker: no credentials, everything under its own topic root.
+   */
+  externalBroker?: { url: string; root: string }
   /** Preferred ports (a busy one is replaced by a free one). */
   ports?: { mqtt?: number; brokerHttp?: number; api?: number }
   /** Seconds per telemetry window and rule time scale, for demos and tests. */
@@ -43,6 +48,8 @@ export interface Sandbox extends AsyncDisposable {
   /** Fault control endpoints of the simulated fleets, by group id prefix. */
   readonly control: Record<string, string>
   readonly services: Service[]
+  /** Stop the controller (SIGKILL when `crash`) and start a new one on the same state. */
+  restartController(crash?: boolean): Promise<void>
   /** Environment for `liquid-lln` (LLN_API_URL, LLN_TOKEN). */
   readonly cliEnv: Record<string, string>
   close(): Promise<void>
@@ -92,65 +99,78 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     if (demo.code !== 0) throw new Error(`could not build the demo models:\n${demo.stderr}`)
     say('built and signed the demo models (cfc-sense 1.0.0, 1.1.0, 2.0.0)')
 
-    const store = new RedisCredentialStore({ redis, prefix })
-    const { secret: controllerSecret } = await provisionCredential(store, { id: 'sandbox-controller', role: 'controller', children: [] })
-    await store.close()
-    await redis.quit()
-
     const ports = {
       mqtt: await freePort(options.ports?.mqtt ?? 0),
       brokerHttp: await freePort(options.ports?.brokerHttp ?? 0),
       api: await freePort(options.ports?.api ?? 0),
     }
-    const env = { LLN_CREDENTIALS_PREFIX: prefix, LLN_LOG_LEVEL: 'info' }
-    const broker = startService(
-      'broker',
-      'liquid-broker',
-      [
-        '--host',
-        '127.0.0.1',
-        '--mqtt-port',
-        String(ports.mqtt),
-        '--http-port',
-        String(ports.brokerHttp),
-        '--credentials-store',
-        'redis',
-        '--redis-url',
-        options.redisUrl,
-      ],
-      { env, logDir, cwd: dir },
-    )
-    services.push(broker)
-    const brokerHttpUrl = `http://127.0.0.1:${ports.brokerHttp}`
-    await waitForHttp(`${brokerHttpUrl}/health`, broker)
-    const mqttUrl = `mqtt://127.0.0.1:${ports.mqtt}`
-    say(`broker listening on ${mqttUrl} (health and metrics on ${brokerHttpUrl})`)
+    const external = options.externalBroker
+    const root = external?.root ?? 'lln/v1'
+    let mqttUrl: string
+    let brokerHttpUrl = ''
+    let mqttAuth: Record<string, string> = {}
+    if (external === undefined) {
+      const store = new RedisCredentialStore({ redis, prefix })
+      const { secret } = await provisionCredential(store, { id: 'sandbox-controller', role: 'controller', children: [] })
+      await store.close()
+      mqttAuth = { LLN_MQTT_USERNAME: 'sandbox-controller', LLN_MQTT_PASSWORD: secret }
+      const broker = startService(
+        'broker',
+        'liquid-broker',
+        ['--host', '127.0.0.1', '--mqtt-port', String(ports.mqtt), '--http-port', String(ports.brokerHttp)].concat([
+          '--credentials-store',
+          'redis',
+          '--redis-url',
+          options.redisUrl,
+        ]),
+        { env: { LLN_CREDENTIALS_PREFIX: prefix, LLN_LOG_LEVEL: 'info' }, logDir, cwd: dir },
+      )
+      services.push(broker)
+      brokerHttpUrl = `http://127.0.0.1:${ports.brokerHttp}`
+      await waitForHttp(`${brokerHttpUrl}/health`, broker)
+      mqttUrl = `mqtt://127.0.0.1:${ports.mqtt}`
+      say(`broker listening on ${mqttUrl} (health and metrics on ${brokerHttpUrl})`)
+    } else {
+      mqttUrl = external.url
+      say(`using the MQTT broker at ${mqttUrl} (topic root ${root}, no device credentials)`)
+    }
+    await redis.quit()
 
     const token = randomBytes(24).toString('base64url')
     const apiUrl = `http://127.0.0.1:${ports.api}`
-    const controller = startService('controller', 'liquid-controller', ['start'], {
-      logDir,
-      cwd: dir,
-      env: {
-        LLN_REDIS_URL: options.redisUrl,
-        LLN_PREFIX: prefix,
-        LLN_BULL_PREFIX: `${prefix}-bull`,
-        LLN_MQTT_URL: mqttUrl,
-        LLN_MQTT_USERNAME: 'sandbox-controller',
-        LLN_MQTT_PASSWORD: controllerSecret,
-        LLN_HTTP_PORT: String(ports.api),
-        LLN_STORE_DIR: join(dir, 'artifacts'),
-        LLN_PUBLISHER_KEYS: join(modelsDir, 'publisher.pub.pem'),
-        LLN_ADMIN_TOKEN: token,
-        LLN_TICK_MS: '500',
-        ...(options.rulesTimeScale === undefined ? {} : { LLN_RULES_TIME_SCALE: String(options.rulesTimeScale) }),
-        ...(options.rulesEvalMs === undefined ? {} : { LLN_RULES_EVAL_MS: String(options.rulesEvalMs) }),
-        LLN_LOG_LEVEL: 'info',
-      },
-    })
-    services.push(controller)
-    await waitForHttp(`${apiUrl}/health`, controller)
-    say(`controller API on ${apiUrl}`)
+    const controllerEnv = {
+      LLN_REDIS_URL: options.redisUrl,
+      LLN_PREFIX: prefix,
+      LLN_BULL_PREFIX: `${prefix}-bull`,
+      LLN_MQTT_URL: mqttUrl,
+      ...mqttAuth,
+      LLN_ROOT: root,
+      LLN_HTTP_PORT: String(ports.api),
+      LLN_STORE_DIR: join(dir, 'artifacts'),
+      LLN_PUBLISHER_KEYS: join(modelsDir, 'publisher.pub.pem'),
+      LLN_ADMIN_TOKEN: token,
+      LLN_TICK_MS: '500',
+      ...(options.rulesTimeScale === undefined ? {} : { LLN_RULES_TIME_SCALE: String(options.rulesTimeScale) }),
+      ...(options.rulesEvalMs === undefined ? {} : { LLN_RULES_EVAL_MS: String(options.rulesEvalMs) }),
+      LLN_LOG_LEVEL: 'info',
+    }
+    let controllerRuns = 0
+    const startController = async (): Promise<Service> => {
+      const controller = startService(`controller${controllerRuns++ === 0 ? '' : `-${controllerRuns}`}`, 'liquid-controller', ['start'], {
+        logDir,
+        cwd: dir,
+        env: controllerEnv,
+      })
+      services.splice(external === undefined ? 1 : 0, 0, controller)
+      await waitForHttp(`${apiUrl}/health`, controller)
+      return controller
+    }
+    let controller = await startController()
+    const restartController = async (crash = false): Promise<void> => {
+      await (crash ? controller.kill() : controller.stop())
+      services.splice(services.indexOf(controller), 1)
+      controller = await startController()
+    }
     const cliEnv = { LLN_API_URL: apiUrl, LLN_TOKEN: token }
 
     const control: Record<string, string> = {}
@@ -175,7 +195,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
               '--publisher-key',
               join(modelsDir, 'publisher.pub.pem'),
             ],
-            ...['--controller-url', apiUrl, '--controller-token', token, '--auth', 'provision'],
+            ...['--controller-url', apiUrl, '--controller-token', token, '--auth', external === undefined ? 'provision' : 'none'],
             ...['--credentials-file', join(dir, `credentials-${group.idPrefix}.txt`), '--control-port', String(controlPort)],
             ...(options.telemetryWindowMs === undefined ? [] : ['--telemetry-window-ms', String(options.telemetryWindowMs)]),
           ],
@@ -206,6 +226,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       modelsDir,
       control,
       services,
+      restartController,
       cliEnv,
       close,
       [Symbol.asyncDispose]: close,
