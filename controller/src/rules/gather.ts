@@ -9,6 +9,12 @@ export interface GatherDeps {
   repo: RolloutRepo
   live: LiveStore
   windows: WindowStore
+  /**
+   * When this controller began to listen. Silence is only measured from then on: telemetry
+   * that arrived while no controller listened (a restart) was never recorded, and a device must
+   * not be judged unresponsive for the controller's own outage.
+   */
+  listeningSince?: number
 }
 
 export interface Evaluation {
@@ -41,6 +47,11 @@ function spanOf(rules: readonly Rule[], bucketMs: number): number {
   return span
 }
 
+/** The last telemetry time, but never earlier than when this controller started to listen. */
+function lastHeard(lastTelemetryAt: number | null, listeningSince: number): number | null {
+  return lastTelemetryAt === null ? null : Math.max(lastTelemetryAt, listeningSince)
+}
+
 async function deviceFacts(d: GatherDeps, cohort: readonly [string, number][]): Promise<DeviceFacts[]> {
   const ids = cohort.map(([id]) => id)
   const [views, crashes, offline] = await Promise.all([d.live.views(ids), d.windows.crashes(ids), d.windows.offlineSince(ids)])
@@ -50,7 +61,7 @@ async function deviceFacts(d: GatherDeps, cohort: readonly [string, number][]): 
     online: views[i]?.status?.online ?? null,
     // A Last Will carries its connect time: when it was received is what counts.
     statusAt: offline[i] ?? views[i]?.status?.ts ?? null,
-    lastTelemetryAt: views[i]?.lastTelemetryAt ?? null,
+    lastTelemetryAt: lastHeard(views[i]?.lastTelemetryAt ?? null, d.listeningSince ?? 0),
     lastCrashAt: crashes[i] ?? null,
   }))
 }

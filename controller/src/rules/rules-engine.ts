@@ -67,7 +67,11 @@ export class RulesEngine {
   private readonly worker: Worker
   private closed = false
 
-  constructor(private readonly o: RulesEngineOptions) {
+  private readonly o: RulesEngineOptions
+
+  constructor(options: RulesEngineOptions) {
+    const o = { ...options, listeningSince: options.listeningSince ?? options.clock.now() }
+    this.o = o
     const common = { connection: o.connection, prefix: o.bullPrefix }
     this.queue = new Queue(RULES_QUEUE, { ...common, defaultJobOptions: { removeOnComplete: 100, removeOnFail: 100 } })
     this.worker = new Worker(RULES_QUEUE, (job: Job) => this.process(job), { ...common, concurrency: 4, autorun: false })
