@@ -5,5 +5,12 @@ export { REDIS_URL, uniquePrefix, redisClient, deleteKeys } from './redis.js'
 export { FakeDevice, startFakeDevices, type FakeBehaviour, type FakeDeviceOptions } from './fake-device.js'
 export { startTestBroker, provisionTestCredential, credentialOptions, TEST_SCRYPT_PARAMS, type TestBroker } from './broker.js'
 export { FakeDriver, fakeModelBytes, runFakeModel, type FakeDriverOptions, type FakeFaults, type FakeModelSpec } from './fake-driver.js'
-export { buildFakePackage, publisherKeyPair, startArtifactServer, type ArtifactServer, type FakePackage, type FakePackageOptions } from './agent.js'
+export {
+  buildFakePackage,
+  publisherKeyPair,
+  startArtifactServer,
+  type ArtifactServer,
+  type FakePackage,
+  type FakePackageOptions,
+} from './agent.js'
 export { startAgentFleet, type AgentFleet, type AgentFleetOptions, type FleetDeviceSpec } from './runbook.js'

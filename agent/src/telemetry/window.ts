@@ -15,12 +15,13 @@ export class TelemetryWindow {
     this.start = start
   }
 
+  /** One inference attempt; `latencyMs: null` = it failed. `inferences` counts attempts, failed ones included. */
   record(latencyMs: number | null, energyMj: number | null): void {
+    this.inferences++
     if (latencyMs === null) {
       this.errors++
       return
     }
-    this.inferences++
     this.latency.record(latencyMs)
     if (energyMj !== null) {
       this.energyMj += energyMj

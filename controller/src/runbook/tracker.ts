@@ -6,7 +6,7 @@ export interface DeviceTelemetry {
   windows: number
   inferences: number
   errors: number
-  /** Failed share of attempts: errors / (inferences + errors) (agents count successful inferences and errors apart); null without any. */
+  /** Failed share of attempts: errors / inferences (telemetry counts failed inferences in both); null without any. */
   errorRate: number | null
   /** Highest p95 window latency, ms. */
   latencyP95Max: number | null
@@ -53,7 +53,7 @@ export function summarizeWindows(list: readonly TelemetryBody[]): DeviceTelemetr
     windows: list.length,
     inferences,
     errors,
-    errorRate: inferences + errors === 0 ? null : errors / (inferences + errors),
+    errorRate: inferences === 0 ? null : errors / inferences,
     latencyP95Max: p95,
     powerAvgMw: power.length === 0 ? null : power.reduce((a, b) => a + b, 0) / power.length,
     temperatureC,

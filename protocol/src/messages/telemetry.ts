@@ -15,7 +15,9 @@ export const TelemetryBodySchema = z.object({
   windowMs: DurationMsSchema.positive(),
   /** The active model during the window, `null` when none is loaded. */
   model: ModelIdSchema.nullable(),
+  /** Inference attempts in the window, failed ones included. */
   inferences: CountSchema,
+  /** Failed inferences (a subset of `inferences`): the error rate is `errors / inferences`. */
   errors: CountSchema,
   /** `null` when the window had no inferences. */
   latencyMs: LatencySchema.nullable(),
