@@ -101,7 +101,10 @@ describe('crash safety', () => {
       },
       { timeoutMs: 15_000, intervalMs: 10 },
     )
-    expect(holders.size).toBe(1)
+    // The lease may move when its holder stalls past leaseMs (a loaded CI machine): what must hold
+    // is that no device got a generation twice and no step ran twice, whoever drove it.
+    expect(holders.size).toBeGreaterThanOrEqual(1)
+    expect(holders.size).toBeLessThanOrEqual(2)
     expectOneGenerationEach(devices)
     expectEachStepOnce(await auditEvents(env, r.id), 2)
   })
