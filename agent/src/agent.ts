@@ -247,8 +247,9 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
   async setPhase(phase: Phase, error: ErrorPayload | null): Promise<void> {
     this.state.phase = phase
     this.state.error = error
-    await this.commit()
+    // Metrics first: commit() publishes `reported`, and whoever reads it may scrape /metrics next.
     this.m?.setPhase(phase)
+    await this.commit()
     this.log.write(error === null ? 'info' : 'warn', 'phase changed', { phase, ...(error === null ? {} : { code: error.code }) })
     this.emit('phaseChanged', phase, error)
   }
