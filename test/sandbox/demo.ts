@@ -4,6 +4,7 @@
  * watch the latency rule fire and the fleet return to v2 by itself; print the evidence.
  */
 import * as z from 'zod'
+import { waitFor } from '../harness/wait.js'
 import { listDevices, type DeviceView } from './fleet.js'
 import { run, runShown } from './processes.js'
 import type { Sandbox } from './sandbox.js'
@@ -100,7 +101,7 @@ export async function playDemo(sandbox: Sandbox, out: (line: string) => void): P
   out(`     rollout ${rollout.id} started; waiting for the 25% canary to confirm v2.0.0…`)
   const show = async () =>
     RolloutSchema.parse(JSON.parse((await run('liquid-lln', ['--json', 'rollout', 'show', rollout.id], { env })).stdout))
-  await waitFor(async () => {
+  await until(async () => {
     const r = await show()
     return r.counts.cohort > 0 && r.counts.succeeded >= r.counts.cohort ? r : null
   }, 240_000)
@@ -110,7 +111,7 @@ export async function playDemo(sandbox: Sandbox, out: (line: string) => void): P
     `     ${canary.length} canary devices run 2.0.0; their inferences are now ${REGRESSION}× slower. The controller's latency rule watches…`,
   )
 
-  const end = await waitFor(async () => {
+  const end = await until(async () => {
     const r = await show()
     return ['rolled-back', 'aborted', 'paused', 'completed'].includes(r.state) ? r.state : null
   }, 300_000)
@@ -135,14 +136,9 @@ export async function playDemo(sandbox: Sandbox, out: (line: string) => void): P
   return ok
 }
 
-async function waitFor<T>(probe: () => Promise<T | null>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe().catch(() => null)
-    if (value !== null) return value
-    if (Date.now() > deadline) throw new Error(`the demo gave up after ${timeoutMs / 1000} s`)
-    await new Promise((r) => setTimeout(r, 1000))
-  }
+/** Poll `probe` each second until it returns a value (not null), or give up at the deadline. */
+function until<T>(probe: () => Promise<T | null>, timeoutMs: number): Promise<NonNullable<T>> {
+  return waitFor(probe, { timeoutMs, intervalMs: 1000, what: 'the demo to reach its next act' })
 }
 
 async function waitForDevices(
@@ -151,7 +147,7 @@ async function waitForDevices(
   done: (selected: DeviceView[], all: DeviceView[]) => boolean,
   timeoutMs: number,
 ): Promise<DeviceView[]> {
-  return waitFor(async () => {
+  return until(async () => {
     const all = await listDevices(sandbox)
     const selected = select(all)
     return done(selected, all) ? selected : null

@@ -1,5 +1,6 @@
 /** Reading the fleet through the controller API, for the sandbox and the e2e scenarios. */
 import * as z from 'zod'
+import { waitFor } from '../harness/wait.js'
 import type { Sandbox } from './sandbox.js'
 
 const DeviceViewSchema = z.looseObject({
@@ -32,20 +33,22 @@ export function listDevices(sandbox: Pick<Sandbox, 'apiUrl' | 'token'>): Promise
 
 /** Wait until `count` devices are registered, online and have sent telemetry. */
 export async function waitForFleet(sandbox: Sandbox, count: number, say: (line: string) => void, timeoutMs = 180_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
   let last = ''
-  for (;;) {
-    const exited = sandbox.services.find((s) => s.child.exitCode !== null)
-    if (exited !== undefined) throw new Error(`${exited.name} exited (code ${exited.child.exitCode}); see ${exited.logFile}`)
-    const devices = await listDevices(sandbox).catch(() => [])
-    const online = devices.filter((d) => d.online === true).length
-    const reporting = devices.filter((d) => d.lastTelemetryAt !== null).length
-    if (online >= count && reporting >= count) return
-    const line = `${devices.length}/${count} registered, ${online} online, ${reporting} sending telemetry`
-    if (line !== last) say(line)
-    last = line
-    if (Date.now() > deadline)
-      throw new Error(`the fleet did not come up within ${timeoutMs / 1000} s (${line}); logs in ${sandbox.dir}/logs`)
-    await new Promise((r) => setTimeout(r, 500))
-  }
+  const outcome = await waitFor(
+    async () => {
+      const exited = sandbox.services.find((s) => s.child.exitCode !== null)
+      if (exited !== undefined) return { exited }
+      const devices = await listDevices(sandbox).catch(() => [])
+      const online = devices.filter((d) => d.online === true).length
+      const reporting = devices.filter((d) => d.lastTelemetryAt !== null).length
+      if (online >= count && reporting >= count) return { up: true }
+      const line = `${devices.length}/${count} registered, ${online} online, ${reporting} sending telemetry`
+      if (line !== last) say(line)
+      last = line
+      return null
+    },
+    { timeoutMs, intervalMs: 500, what: `the fleet to come up (logs in ${sandbox.dir}/logs)` },
+  )
+  if ('exited' in outcome)
+    throw new Error(`${outcome.exited.name} exited (code ${outcome.exited.child.exitCode}); see ${outcome.exited.logFile}`)
 }

@@ -8,6 +8,7 @@ import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { waitFor } from '../harness/wait.js'
 
 /** The repository root. */
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -54,14 +55,14 @@ export async function run(
     cwd: options.cwd ?? REPO,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: options.timeoutMs ?? 120_000,
+    killSignal: 'SIGKILL',
   })
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000)
   const [code] = (await once(child, 'exit')) as [number | null]
-  clearTimeout(timer)
   return { code, stdout, stderr }
 }
 
@@ -105,9 +106,9 @@ export function startService(
     (stopping ??= (async () => {
       if (child.exitCode !== null || child.signalCode !== null) return
       child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+      // Past the grace period, SIGKILL (a no-op once the process has exited).
+      AbortSignal.timeout(graceMs).addEventListener('abort', () => child.kill('SIGKILL'), { once: true })
       await exited
-      clearTimeout(timer)
     })())
   const kill = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
@@ -136,19 +137,15 @@ export async function freePort(preferred = 0): Promise<number> {
 
 /** Poll an HTTP URL until it answers 2xx, the service exits, or the deadline passes. */
 export async function waitForHttp(url: string, service: Service, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (service.child.exitCode !== null || service.child.signalCode !== null)
-      throw new Error(`${service.name} exited before ${url} answered; see ${service.logFile}`)
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2000) })
-      if (res.ok) return
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`${service.name} did not answer on ${url} within ${timeoutMs} ms; see ${service.logFile}`)
-    await new Promise((r) => setTimeout(r, 200))
-  }
+  const outcome = await waitFor(
+    async () => {
+      if (service.child.exitCode !== null || service.child.signalCode !== null) return 'exited'
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) }).catch(() => null)
+      return res?.ok === true ? 'up' : null
+    },
+    { timeoutMs, intervalMs: 200, what: `${service.name} to answer on ${url} (see ${service.logFile})` },
+  )
+  if (outcome === 'exited') throw new Error(`${service.name} exited before ${url} answered; see ${service.logFile}`)
 }
 
 /** Run an executable with its output shown live (progress bars and tables), with a deadline. */
@@ -161,9 +158,9 @@ export async function runShown(
     cwd: REPO,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'inherit', 'inherit'],
+    timeout: options.timeoutMs ?? 600_000,
+    killSignal: 'SIGKILL',
   })
-  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 600_000)
   const [code] = (await once(child, 'exit')) as [number | null]
-  clearTimeout(timer)
   return code
 }
