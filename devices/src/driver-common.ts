@@ -1,4 +1,4 @@
-import type { ModelImage } from '@liquid-edge/agent'
+import type { ModelImage, SlotName } from '@liquid-edge/agent'
 import { FleetError, type PackageManifest } from '@liquid-edge/protocol'
 import { sha256Hex } from './package/verify.js'
 
@@ -41,4 +41,14 @@ export function attempt<T>(fn: () => T): Promise<T> {
   } catch (err) {
     return Promise.reject(err instanceof Error ? err : new Error(String(err)))
   }
+}
+
+/**
+ * The model loaded in `name` (the slot asked for, or the active one).
+ * @throws FleetError `AGENT_NO_MODEL` when there is none
+ */
+export function loadedSlot<T>(slots: ReadonlyMap<SlotName, T>, name: SlotName | null): T {
+  const loaded = name === null ? undefined : slots.get(name)
+  if (loaded === undefined) throw new FleetError('AGENT_NO_MODEL', name === null ? 'no model is active' : `slot ${name} is empty`)
+  return loaded
 }

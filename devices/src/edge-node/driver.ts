@@ -1,7 +1,7 @@
 import { tmpdir } from 'node:os'
 import type { DeviceDriver, InferenceResult, ModelImage, SelfTestResult, SensorReadings, SlotName } from '@liquid-edge/agent'
 import { FleetError } from '@liquid-edge/protocol'
-import { attempt, checkInput, checkLoadable } from '../driver-common.js'
+import { attempt, checkInput, checkLoadable, loadedSlot } from '../driver-common.js'
 import { openOnnxModel } from '../onnx/session.js'
 import { WorkerModel } from '../onnx/worker-model.js'
 import { RaplMeter, readMemory, readStorage, readTemperatureC } from './sensors.js'
@@ -104,16 +104,14 @@ export class EdgeNodeDriver implements DeviceDriver {
   activate(slot: SlotName): Promise<void> {
     return attempt(() => {
       this.#assertOpen()
-      if (!this.#slots.has(slot)) throw new FleetError('AGENT_NO_MODEL', `slot ${slot} is empty`)
+      loadedSlot(this.#slots, slot)
       this.#active = slot
     })
   }
 
   async infer(input: Float32Array, slot?: SlotName): Promise<InferenceResult> {
     this.#assertOpen()
-    const name = slot ?? this.#active
-    const loaded = name === null ? undefined : this.#slots.get(name)
-    if (loaded === undefined) throw new FleetError('AGENT_NO_MODEL', name === null ? 'no model is active' : `slot ${name} is empty`)
+    const loaded = loadedSlot(this.#slots, slot ?? this.#active)
     checkInput(loaded.image.manifest, input)
     const t0 = performance.now()
     let output: Float32Array

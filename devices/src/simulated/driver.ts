@@ -4,7 +4,7 @@ import { systemClock } from '@liquid-edge/agent'
 import { FleetError } from '@liquid-edge/protocol'
 import { estimateMacs, seededRandom } from '../models/cfc.js'
 import { acquireSharedModel, type SharedOnnxModel } from '../onnx/cache.js'
-import { attempt, checkInput, checkLoadable, inputKey } from '../driver-common.js'
+import { attempt, checkInput, checkLoadable, inputKey, loadedSlot } from '../driver-common.js'
 import { Faults, hashSeed, type FaultSettings, type FaultSettingsInput } from './faults.js'
 import { HARDWARE_PROFILES, modelLatencyMs, modelRamBytes, type HardwareProfile, type HardwareProfileName } from './profiles.js'
 import { ThermalModel } from './thermal.js'
@@ -120,16 +120,14 @@ export class SimulatedDriver implements DeviceDriver {
   activate(slot: SlotName): Promise<void> {
     return attempt(() => {
       this.#assertOpen()
-      if (!this.#slots.has(slot)) throw new FleetError('AGENT_NO_MODEL', `slot ${slot} is empty`)
+      loadedSlot(this.#slots, slot)
       this.#active = slot
     })
   }
 
   async infer(input: Float32Array, slot?: SlotName): Promise<InferenceResult> {
     this.#assertOpen()
-    const name = slot ?? this.#active
-    const loaded = name === null ? undefined : this.#slots.get(name)
-    if (loaded === undefined) throw new FleetError('AGENT_NO_MODEL', name === null ? 'no model is active' : `slot ${name} is empty`)
+    const loaded = loadedSlot(this.#slots, slot ?? this.#active)
     checkInput(loaded.image.manifest, input)
     const faults = scopedFaults(this.faults.settings, loaded.image.manifest.version)
     if (faults.hang) await this.#hang()
