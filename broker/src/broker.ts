@@ -17,6 +17,7 @@ import { startListeners, type ListenerPorts, type Listeners } from './listeners/
 import { startOpsServer, type HealthReport, type OpsServer } from './ops/http.js'
 import { BrokerMetrics, type LoginRefusal } from './ops/metrics.js'
 import { createBackend, type Backend } from './persistence/persistence.js'
+import { installConnackFirst } from './connack-first.js'
 import { BrokerPolicy, type Refusal } from './policy/broker-policy.js'
 import type { ClientSession, ClientStats } from './policy/session.js'
 
@@ -245,6 +246,7 @@ export async function createBroker(options: BrokerOptions = {}): Promise<LiquidB
   })
   ref.aedes = aedes
   installDropGate(aedes, policy)
+  installConnackFirst(aedes)
   watchClients(aedes, broker, sessions)
   const stopWatching = store.onChange((id) => void recheckCredential(id, { aedes, store, sessions, logger }))
   let listeners: Listeners

@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import mqtt from 'mqtt'
 import { MemoryCredentialStore, createBroker, type BrokerConfigInput, type LiquidBroker } from '@liquid-edge/broker'
 import { createTopics } from '@liquid-edge/protocol'
-import { connectClient, credentialOptions, provisionTestCredential, uniqueRoot, waitForMessage } from '@liquid-edge/test/harness'
+import {
+  connectClient,
+  credentialOptions,
+  provisionTestCredential,
+  uniqueRoot,
+  waitForEvent,
+  waitForMessage,
+} from '@liquid-edge/test/harness'
 import { desired, uid } from './fixtures.js'
 import { startRedisServer, type ChildServer } from './servers.js'
 
@@ -79,5 +87,41 @@ describe('redis persistence and multi-node', () => {
     const retained = waitForMessage<{ body: { generation: number } }>(fresh, topics.desired(devId))
     await fresh.subscribeAsync(topics.desired(devId), { qos: 1 })
     expect((await retained).payload.body.generation).toBe(6)
+  })
+
+  it('answers a returning persistent session with its CONNACK before any message, however busy its topic', async () => {
+    const [ctlId, devId] = [uid('ctl'), uid()]
+    const ctlSecret = await provisionTestCredential(credentials, ctlId, 'controller')
+    const devSecret = await provisionTestCredential(credentials, devId)
+    await using n = await node('busy-node')
+    await using ctl = await connectClient(url(n), credentialOptions(ctlId, ctlSecret))
+    const dev = await connectClient(url(n), { ...credentialOptions(devId, devSecret), clean: false })
+    await dev.subscribeAsync(topics.desired(devId), { qos: 1 })
+    await dev.endAsync()
+    // QoS 0, so nothing piles up in the session's queue while it is away
+    const stop = new AbortController()
+    const flood = (async () => {
+      for (let g = 1; !stop.signal.aborted; g++) await ctl.publishAsync(topics.desired(devId), desired(devId, g), { qos: 0 })
+    })()
+    try {
+      for (let i = 0; i < 5; i++) {
+        const back = mqtt.connect(url(n), { ...credentialOptions(devId, devSecret), clean: false, reconnectPeriod: 0 })
+        const first = await waitForEvent<string>(
+          (deliver) => {
+            const onPacket = (p: { cmd: string }) => {
+              deliver(p.cmd)
+            }
+            back.once('packetreceive', onPacket)
+            return () => back.off('packetreceive', onPacket)
+          },
+          { what: 'the first packet of the returning session' },
+        )
+        await back.endAsync(true)
+        expect(first).toBe('connack')
+      }
+    } finally {
+      stop.abort()
+      await flood
+    }
   })
 })
