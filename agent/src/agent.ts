@@ -65,6 +65,7 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
   readonly manifests: Record<SlotName, PackageManifest | null> = { a: null, b: null }
   private m: AgentMetrics | null = null
   state: AgentState = initialState()
+  lastWindow: TelemetryBody | null = null
   private readonly codec: Codec
   private readonly reconciler: Reconciler
   private readonly commands: CommandRunner
@@ -146,6 +147,8 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
   async start(): Promise<void> {
     await mkdir(this.stateDir, { recursive: true })
     this.state = (await loadState(this.store)) ?? initialState()
+    const crashed = this.state.running
+    this.state.running = true
     await this.commands.load()
     const buffer = await OfflineBuffer.open(
       this.settings.telemetryBufferOnDisk ? join(this.stateDir, 'telemetry-buffer.jsonl') : null,
@@ -167,7 +170,12 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
     if (pending !== null && this.state.phase !== 'failed') this.state.phase = 'idle'
     await this.commit()
     this.m?.setPhase(this.state.phase)
-    this.event({ event: 'started', ...(this.model === null ? {} : { model: this.model }) })
+    const model = this.model === null ? {} : { model: this.model }
+    if (crashed) {
+      this.log.write('warn', 'the previous run did not shut down cleanly')
+      this.event({ event: 'crashed', ...model })
+    }
+    this.event({ event: 'started', ...model })
     if (this.settings.http !== null) {
       this.metrics.setPhase(this.state.phase)
       this.http = await startLocalHttp(this, this.settings.http.port, this.settings.http.host)
@@ -328,6 +336,7 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
       this.state.telemetrySeq = seq + 1
     }
     const body = this.window.close(this.clock.now(), seq, this.model, sensors, 0)
+    this.lastWindow = body
     this.reconciler.trial.onWindow(sensors?.powerMw ?? null)
     await this.telemetry.send(body)
     this.m?.buffered.set(this.telemetry.buffered)
@@ -342,8 +351,12 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
     await this.saving
   }
 
-  /** Stop everything: timers, HTTP, the MQTT session (status offline). Idempotent. Does not close the driver. */
-  close(): Promise<void> {
+  /**
+   * Stop everything: timers, HTTP, the MQTT session (status offline). Idempotent. Does not close the driver.
+   * `clean: false` stops as a crash would, for simulators: the state stays marked running, so the
+   * next start on it reports `crashed`.
+   */
+  close(options: { clean?: boolean } = {}): Promise<void> {
     this.closing ??= (async () => {
       this.clock.clearTimeout(this.windowTimer)
       await this.windowRun
@@ -354,6 +367,12 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
       await this.transport.close()
       await this.telemetry.settled()
       await this.saving.catch(() => undefined)
+      if (options.clean !== false) {
+        this.state.running = false
+        await saveState(this.store, this.state).catch((err: unknown) => {
+          this.log.write('warn', 'could not record the clean shutdown', { err })
+        })
+      }
     })()
     return this.closing
   }

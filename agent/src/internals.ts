@@ -1,4 +1,4 @@
-import type { DeviceEventBody, PackageManifest, Phase, ErrorPayload } from '@liquid-edge/protocol'
+import type { DeviceEventBody, PackageManifest, Phase, ErrorPayload, TelemetryBody } from '@liquid-edge/protocol'
 import type { KeyObject } from 'node:crypto'
 import type { AgentLog } from './log/agent-log.js'
 import type { ArtifactFetcher, Clock, DeviceDriver, InferenceResult, SlotName, StateStore } from './ports.js'
@@ -17,6 +17,8 @@ export interface AgentInternals {
   readonly agentVersion: string
   readonly startedAt: number
   state: AgentState
+  /** The last telemetry window closed: what the device's workload looks like. */
+  readonly lastWindow: TelemetryBody | null
   /** Manifests of the resident slots. */
   readonly manifests: Record<SlotName, PackageManifest | null>
   /** Persist the state and publish it as retained `reported`. */

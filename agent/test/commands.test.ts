@@ -121,6 +121,33 @@ describe('agent commands', () => {
     expect(failing).toMatchObject({ ok: true, result: { passed: false, checks: [{ name: 'golden', passed: false }] } })
   })
 
+  it('judges energy in an integration verify as average power at the device workload, not back to back', async () => {
+    await using fx = await createFixture(broker.url)
+    // 1 mJ per 0.05 ms inference is 20 W back to back; the 500 mW budget is an average at the device's own rate.
+    const { agent, driver } = await fx.startAgent({ telemetryTimer: false, driverOptions: { faults: { energyMj: 1 } } })
+    await fx.desired(1, fx.model({ version: '1.0.0', energyBudgetMw: 500 }))
+    await fx.waitPhase('active', 1)
+    const energy = async () => {
+      const reply = await fx.waitReply(await fx.command({ kind: 'verify', expiresAt: soon(), suite: 'integration', samples: 20 }))
+      return reply.ok && reply.result.kind === 'verify' ? reply.result.checks.find((c) => c.name === 'energy') : reply
+    }
+    expect(await energy()).toMatchObject({ passed: true, observed: null, detail: expect.stringMatching(/no telemetry window/) as unknown })
+
+    driver.sensors.powerMw = 120
+    for (let i = 0; i < 10; i++) await agent.infer(new Float32Array(4))
+    const window = await agent.closeWindow()
+    expect(await energy()).toMatchObject({ passed: true, observed: 120, threshold: 500 })
+
+    // A candidate staged beside it that needs 1 J per inference: at this workload's rate it would blow the budget.
+    driver.faultsByVersion['2.0.0'] = { energyMj: 1000 }
+    await fx.desired(2, fx.model({ version: '2.0.0', energyBudgetMw: 500 }), { mode: 'stage' })
+    await fx.waitPhase('staged', 2)
+    const rate = window.inferences / (window.windowMs / 1000)
+    const staged = await energy()
+    expect(staged).toMatchObject({ passed: false, threshold: 500 })
+    expect(staged && 'observed' in staged ? staged.observed : null).toBeCloseTo(120 + rate * 999, 3)
+  })
+
   it('streams logs with follow in parts, the last one final', async () => {
     await using fx = await createFixture(broker.url)
     await deviceOn(fx, ['1.0.0'])

@@ -99,7 +99,10 @@ describe.concurrent('agent crash safety (killed child process)', { timeout: 90_0
     await waitFor(() => second.lines.find((l) => l.phase === 'active' && l.generation === 2), { timeoutMs: 40_000 })
     expect(second.lines.find((l) => l.ready === true)).toMatchObject({ ready: true, active: '1.0.0' })
     expect(fx.artifacts.requests.filter((r) => r.path.endsWith('2.0.0.liquid')).at(-1)?.range).toBe('bytes=200-')
+    // The kill is reported: the controller's crash rule counts it.
+    expect(fx.events.filter((e) => e.event === 'crashed')).toHaveLength(1)
     await stop(second)
+    expect((await persistedState(fx)).running).toBe(false)
   })
 
   it('recovers a kill during staging: the old model still runs, then the update completes', async (ctx) => {

@@ -72,7 +72,7 @@ describe('agent update', () => {
     expect(failed.error).toMatchObject({ code: 'AGENT_SELF_TEST_FAILED', details: { maxLatencyMs: 50 } })
   })
 
-  it('returns to the previous model with no trial and no latency gate, even on a device that is now slow', async () => {
+  it('returns to the previous model with no trial and no latency gate when the rollback asks for no trial, even on a slow device', async () => {
     await using fx = await createFixture(broker.url)
     const { agent, driver } = await fx.startAgent()
     const v1 = fx.model({ version: '1.0.0' })
@@ -82,7 +82,8 @@ describe('agent update', () => {
     await fx.waitPhase('active', 2)
     // The bad release left the device slow (heat, load): v1 now misses its own latency threshold.
     driver.faultsByVersion['1.0.0'] = { latencyMs: 500 }
-    await fx.desired(3, v1)
+    // A rollback (the controller sends rollbacks with no trial).
+    await fx.desired(3, v1, { policy: { trialMs: 0, latencyThresholdMs: 5 } })
     const back = await fx.waitPhase('active', 3)
     expect(driver.activeVersion).toBe('1.0.0')
     expect(driver.loads).toEqual(['1.0.0', '2.0.0'])
@@ -93,6 +94,21 @@ describe('agent update', () => {
         ['previous', '2.0.0'],
       ]),
     )
+  })
+
+  it('runs the trial again when a deploy (not a rollback) returns to the resident previous model', async () => {
+    await using fx = await createFixture(broker.url)
+    const { agent, driver } = await fx.startAgent()
+    const v1 = fx.model({ version: '1.0.0' })
+    await fx.desired(1, v1)
+    await fx.waitPhase('active', 1)
+    await fx.desired(2, fx.model({ version: '2.0.0' }))
+    await fx.waitPhase('active', 2)
+    // Re-deploying 1.0.0 with a trial: it is resident, so no download, but it is judged like any release.
+    await fx.desired(3, v1, { policy: { trialMs: 60_000, latencyThresholdMs: 5, minSamples: 5 } })
+    await fx.waitPhase('trial', 3)
+    expect(agent.state.trial).toMatchObject({ generation: 3 })
+    expect(driver.loads).toEqual(['1.0.0', '2.0.0'])
   })
 
   it('reports AGENT_LOAD_FAILED when the driver cannot load the model', async () => {

@@ -52,6 +52,11 @@ export const AgentStateSchema = z.object({
   /** The desired model being worked on (download/verify/stage), for reports after a restart. */
   pending: DesiredBodySchema.nullable(),
   telemetrySeq: CountSchema,
+  /**
+   * True while an agent runs on this state. Still true when the next agent starts means the last
+   * one never closed — a crash, a kill or a power cut — and the device reports `crashed`.
+   */
+  running: z.boolean().default(false),
 })
 export type AgentState = z.infer<typeof AgentStateSchema>
 
@@ -72,6 +77,7 @@ export function initialState(): AgentState {
     stagedGeneration: null,
     pending: null,
     telemetrySeq: 0,
+    running: false,
   }
 }
 

@@ -99,9 +99,10 @@ export class Reconciler {
     }
     let slot: SlotName = standbySlot(s)
     const resident = s.slots[slot]?.sha256 === model.sha256
-    // Back to the model this device confirmed before (a rollback): outputs are checked, latency
-    // and a trial are not — the way back must not be blocked by the state the bad model left.
-    const returning = resident && s.standby === 'previous' && desired.mode === 'activate'
+    // A rollback (no trial asked for) to the model this device confirmed before: outputs are
+    // checked, latency and a trial are not — the way back must not be blocked by the state the bad
+    // model left. A deploy that happens to return to it is judged like any release.
+    const returning = resident && s.standby === 'previous' && desired.mode === 'activate' && desired.policy.trialMs === 0
     if (!resident) {
       await ai.setPhase('downloading', null)
       slot = await this.fetchAndStage(model, signal, check)
