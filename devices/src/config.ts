@@ -6,7 +6,8 @@ import { HARDWARE_PROFILE_NAMES } from './simulated/profiles.js'
 
 const port = z.coerce.number().int().min(0).max(65535)
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')])
-const list = z.union([
+/** A list from JSON or a comma-separated string (flags, env). */
+export const list = z.union([
   z.array(z.string().min(1)),
   z.string().transform((s) =>
     s
@@ -137,16 +138,15 @@ function fromFile(path: string | undefined): Record<string, unknown> {
  * Configuration from (lowest first) defaults, a JSON config file (`LLN_CONFIG` or `--config`), env
  * `LLN_<KEY>` and command-line flags. @throws FleetError `CONFIG_INVALID` listing every bad value.
  */
-export function loadConfig<S extends typeof RunConfigSchema | typeof SimulateConfigSchema>(
+export function loadConfig<S extends z.ZodObject>(
   schema: S,
   env: Record<string, string | undefined>,
   flags: Record<string, unknown> = {},
 ): Readonly<z.output<S>> {
-  const base = schema instanceof z.ZodObject ? schema : (schema as unknown as { def: { in: z.ZodObject } }).def.in
-  const keys = Object.keys(base.shape)
+  const keys = Object.keys(schema.shape)
   const file = fromFile((flags.config as string | undefined) ?? env.LLN_CONFIG)
   const defined = Object.fromEntries(Object.entries(flags).filter(([k, v]) => v !== undefined && k !== 'config'))
   const parsed = schema.safeParse({ ...file, ...fromEnv(keys, env), ...defined })
   if (!parsed.success) throw new FleetError('CONFIG_INVALID', `invalid configuration:\n${z.prettifyError(parsed.error)}`)
-  return Object.freeze(parsed.data) as Readonly<z.output<S>>
+  return Object.freeze(parsed.data)
 }

@@ -88,6 +88,29 @@ describe('liquid-agent model', () => {
     expect(v.code, v.stderr).toBe(0)
   })
 
+  it('sets the demo budgets to fit every hardware profile asked for, creating missing directories', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lln-demo-'))
+    const out = join(dir, 'a', 'models')
+    const key = join(dir, 'b', 'key.pem')
+    const budgets = async (profile: string) => {
+      const r = await model(['demo', '--out', out, '--key', key, '--profile', profile])
+      expect(r.code, r.stderr).toBe(0)
+      return DemoIndexSchema.parse(JSON.parse(readFileSync(join(out, 'index.json'), 'utf8'))).packages.map((p) => [
+        p.latencyThresholdMs,
+        p.energyBudgetMw,
+      ])
+    }
+    const stm32 = await budgets('stm32h743')
+    const edge = await budgets('x86-edge')
+    // The slowest latency and the hungriest power of the two, version by version.
+    expect(await budgets('stm32h743,x86-edge')).toEqual(
+      stm32.map(([ms, mw], i) => [Math.max(ms!, edge[i]![0]!), Math.max(mw ?? 0, edge[i]![1] ?? 0)]),
+    )
+    const bad = await model(['demo', '--out', out, '--key', key, '--profile', 'stm32h743,pdp-11'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/CONFIG_INVALID.*--profile/)
+  })
+
   it('exits with code 2 and names the problem when a flag is invalid', async () => {
     const r = await runCli(['run', '--device-id', 'bad/id', '--publisher-key', '/nonexistent.pem'])
     expect(r.code).toBe(2)

@@ -1,19 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { waitFor } from '@liquid-edge/test/harness'
-import { createSimulatedFleet, fleetDeviceIds } from '@liquid-edge/devices'
+import { fleetDeviceIds } from '@liquid-edge/devices'
 import { startFleetEnv } from './support/fleet-env.js'
 
 describe('demo models on a simulated stm32h743 fleet', () => {
   it('runs v2 within budget and reverts v3 locally for energy when v3 is deployed', async () => {
     await using env = await startFleetEnv()
     const ids = fleetDeviceIds(2, 'demo')
-    await using fleet = await createSimulatedFleet({
-      ids,
-      brokerUrl: env.broker.url,
-      root: env.root,
-      profile: 'stm32h743',
-      stateRoot: env.stateRoot,
-      publisherKeys: [env.demo.publicKeyPem],
+    await using fleet = await env.startFleet(ids, {
       telemetryWindowMs: 250,
       ratePerS: 5,
     })

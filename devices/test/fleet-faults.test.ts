@@ -1,7 +1,7 @@
 import type { Telemetry } from '@liquid-edge/protocol'
 import { describe, expect, it } from 'vitest'
 import { waitFor } from '@liquid-edge/test/harness'
-import { createSimulatedFleet, fleetDeviceIds } from '@liquid-edge/devices'
+import { fleetDeviceIds } from '@liquid-edge/devices'
 import { startFleetEnv } from './support/fleet-env.js'
 
 const after = (list: Telemetry[] | undefined, ts: number) => (list ?? []).filter((t) => t.body.windowStart >= ts)
@@ -10,13 +10,7 @@ describe('simulated fleet faults, as the controller sees them', () => {
   it('shows every injected fault in telemetry, status or reported state when switched on at run time', async () => {
     await using env = await startFleetEnv()
     const ids = fleetDeviceIds(8, 'fault')
-    await using fleet = await createSimulatedFleet({
-      ids,
-      brokerUrl: env.broker.url,
-      root: env.root,
-      profile: 'stm32h743',
-      stateRoot: env.stateRoot,
-      publisherKeys: [env.demo.publicKeyPem],
+    await using fleet = await env.startFleet(ids, {
       telemetryWindowMs: 250,
       ratePerS: 40,
       crashRestartMs: 200,
@@ -73,6 +67,13 @@ describe('simulated fleet faults, as the controller sees them', () => {
         return down >= 0 && log.slice(down).some((s) => s.body.online && s.body.session > sessionBefore)
       },
       { what: 'crash: Last Will offline, then online with a new session' },
+    )
+    await waitFor(() => env.observed.events.get(crashId)?.includes('crashed'), { what: 'crash: the restarted agent reports crashed' })
+    // … and runs its model again, restored from its slots after the "reboot".
+    const up = Date.now()
+    await waitFor(
+      () => after(env.observed.telemetry.get(crashId), up).some((t) => t.body.model?.version === '1.0.0' && t.body.inferences > 0),
+      { what: 'crash: inferences on the restored model' },
     )
     await waitFor(() => (env.observed.statusLog.get(flapId) ?? []).filter((s) => !s.body.online).length >= 2, {
       what: 'flapping: repeated offline',

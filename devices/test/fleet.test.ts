@@ -1,19 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { waitFor } from '@liquid-edge/test/harness'
-import { createSimulatedFleet, fleetDeviceIds } from '@liquid-edge/devices'
+import { fleetDeviceIds } from '@liquid-edge/devices'
 import { startFleetEnv } from './support/fleet-env.js'
 
 describe('simulated fleet', () => {
   it('connects 200 agents that each report and publish telemetry when started against a plain broker', async () => {
     await using env = await startFleetEnv()
     const ids = fleetDeviceIds(200, 'fleet')
-    await using fleet = await createSimulatedFleet({
-      ids,
-      brokerUrl: env.broker.url,
-      root: env.root,
-      profile: 'stm32h743',
-      stateRoot: env.stateRoot,
-      publisherKeys: [env.demo.publicKeyPem],
+    await using fleet = await env.startFleet(ids, {
       telemetryWindowMs: 500,
     })
     await waitFor(() => fleet.stats().online === 200, { timeoutMs: 30_000, what: '200 agents online' })

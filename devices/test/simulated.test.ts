@@ -77,6 +77,21 @@ describe('simulated driver', () => {
     await d.close()
   })
 
+  it('scopes an energy spike to its model version in the power sensor too', async () => {
+    const clock = manualClock()
+    const d = await device({ clock, profile: 'x86-edge' })
+    const idle = async () => {
+      await d.readSensors()
+      clock.advance(1000)
+      return (await d.readSensors()).powerMw
+    }
+    d.faults.set({ energyFactor: 4, modelVersion: `${model.manifest.version}-other` })
+    expect(await idle()).toBe(HARDWARE_PROFILES['x86-edge'].idleMw)
+    d.faults.set({ modelVersion: model.manifest.version })
+    expect(await idle()).toBe(4 * HARDWARE_PROFILES['x86-edge'].idleMw)
+    await d.close()
+  })
+
   it('fails about the configured share of inferences with DEVICE_INFERENCE_FAILED when the error rate is set', async () => {
     const d = await device({ faults: { errorRate: 0.25 } })
     let errors = 0

@@ -8,7 +8,7 @@ import { writeDemoPackages } from '../models/demo-files.js'
 import { generateSigningKeys, loadPrivateKey, loadPublicKey } from '../package/keys.js'
 import { checkGolden, packModel } from '../package/pack.js'
 import { sha256Hex, verifyPackage } from '../package/verify.js'
-import { HARDWARE_PROFILE_NAMES, type HardwareProfileName } from '../simulated/profiles.js'
+import { HARDWARE_PROFILE_NAMES } from '../simulated/profiles.js'
 import { modelShape } from './model-shape.js'
 import { action, say } from './output.js'
 
@@ -204,17 +204,22 @@ function verify(): Command {
     )
 }
 
+const ProfilesSchema = z.array(z.enum(HARDWARE_PROFILE_NAMES)).min(1)
+
 function demo(): Command {
   return new Command('demo')
     .description('write the signed demo packages (cfc-sense v1, v2, v3), publisher.pub.pem and index.json')
     .requiredOption('--out <dir>', 'output directory')
     .requiredOption('--key <file>', 'publisher private key (PEM); generated there if missing')
     .option('--seed <n>', 'weights seed', '1')
-    .addOption(new Option('--profile <name>', 'hardware the budgets are set for').choices(HARDWARE_PROFILE_NAMES).default('stm32h743'))
+    .option('--profile <names>', `hardware the budgets fit, comma-separated (${HARDWARE_PROFILE_NAMES.join(', ')})`, 'stm32h743')
     .option('--rate <n>', 'inferences per second the energy budgets assume', '5')
     .action(
-      action(async (o: { out: string; key: string; seed: string; profile: HardwareProfileName; rate: string }) => {
-        const index = await writeDemoPackages(o.out, o.key, { seed: Number(o.seed), profile: o.profile, ratePerS: Number(o.rate) })
+      action(async (o: { out: string; key: string; seed: string; profile: string; rate: string }) => {
+        const parsed = ProfilesSchema.safeParse(o.profile.split(',').map((p) => p.trim()))
+        if (!parsed.success)
+          throw new FleetError('CONFIG_INVALID', `--profile ${o.profile}: expected names among ${HARDWARE_PROFILE_NAMES.join(', ')}`)
+        const index = await writeDemoPackages(o.out, o.key, { seed: Number(o.seed), profile: parsed.data, ratePerS: Number(o.rate) })
         for (const p of index.packages)
           say(`${p.file}  ${p.sha256}  ${p.latencyThresholdMs} ms  ${p.energyBudgetMw ?? '-'} mW  ${p.description}`)
       }),

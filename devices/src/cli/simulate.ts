@@ -5,7 +5,7 @@ import { FleetError } from '@liquid-edge/protocol'
 import { pino, type Logger } from 'pino'
 import { loadConfig, SimulateConfigSchema, type SimulateConfig } from '../config.js'
 import { createSimulatedFleet, fleetDeviceIds, type FleetStats, type SimulatedFleet } from '../fleet/fleet.js'
-import type { FaultSettings } from '../simulated/faults.js'
+import { isFaulty } from '../simulated/faults.js'
 import { HARDWARE_PROFILE_NAMES } from '../simulated/profiles.js'
 import { startControlServer } from './control-http.js'
 import { readCredentials, registerDevices } from './credentials.js'
@@ -106,19 +106,6 @@ async function simulate(config: SimulateConfig): Promise<void> {
   say(formatStats(fleet.stats()))
   await control?.close()
   await fleet.close()
-}
-
-function isFaulty(s: FaultSettings): boolean {
-  return (
-    s.latencyFactor > 1 ||
-    s.errorRate > 0 ||
-    s.energyFactor > 1 ||
-    s.hang ||
-    s.diskFull ||
-    s.corruptDownload ||
-    s.crash ||
-    s.flappingPeriodMs > 0
-  )
 }
 
 /** `liquid-agent simulate`: N simulated agents in one process. */

@@ -76,10 +76,10 @@ export class FleetDevice {
     return agent
   }
 
-  /** Stop the agent (its driver stays). */
-  async stop(): Promise<void> {
+  /** Stop the agent (its driver stays); `clean: false` as a crash would, so its next start reports `crashed`. */
+  async stop(options: { clean?: boolean } = {}): Promise<void> {
     const agent = this.agent
     this.agent = null
-    await agent?.close()
+    await agent?.close(options)
   }
 }

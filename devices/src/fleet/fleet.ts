@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import { DEFAULT_ROOT, PHASES, type Phase } from '@liquid-edge/protocol'
 import { pino, type Logger } from 'pino'
 import type { AgentOptions } from '@liquid-edge/agent'
-import { type FaultSettings, type FaultSettingsInput } from '../simulated/faults.js'
+import { isFaulty, type FaultSettings, type FaultSettingsInput } from '../simulated/faults.js'
 import type { HardwareProfileName } from '../simulated/profiles.js'
 import { FleetDevice } from './fleet-device.js'
 import { LinkProxy } from './link-proxy.js'
@@ -180,7 +180,8 @@ export class SimulatedFleet extends EventEmitter<FleetEvents> {
   /** Kill the device's agent abruptly (link cut first, so the broker publishes its Last Will), then restart it. */
   async #crash(d: FleetDevice): Promise<void> {
     this.#proxy?.drop(d.id)
-    await d.stop().catch((err: unknown) => this.emit('error', err instanceof Error ? err : new Error(String(err))))
+    await d.stop({ clean: false }).catch((err: unknown) => this.emit('error', err instanceof Error ? err : new Error(String(err))))
+    await d.driver.powerCycle() // the restarted agent loads its slots again, as after a real reboot
     this.emit('deviceCrashed', d.id)
     const timer = setTimeout(() => {
       this.#restartTimers.delete(timer)
@@ -200,18 +201,7 @@ export class SimulatedFleet extends EventEmitter<FleetEvents> {
     let running = 0
     let faulty = 0
     for (const d of this.devices) {
-      const s = d.faults.settings
-      if (
-        s.latencyFactor > 1 ||
-        s.errorRate > 0 ||
-        s.energyFactor > 1 ||
-        s.hang ||
-        s.diskFull ||
-        s.corruptDownload ||
-        s.crash ||
-        s.flappingPeriodMs > 0
-      )
-        faulty++
+      if (isFaulty(d.faults.settings)) faulty++
       if (d.agent === null) continue
       running++
       if (d.agent.connected) online++

@@ -1,5 +1,5 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import * as z from 'zod'
 import { generateSigningKeys, loadPrivateKey, publicKeyPem } from '../package/keys.js'
 import { buildDemoPackages, type DemoOptions } from './demo.js'
@@ -33,6 +33,8 @@ export async function writeDemoPackages(
   options: Omit<DemoOptions, 'privateKey'> = {},
 ): Promise<DemoIndex> {
   let pem: string
+  await mkdir(outDir, { recursive: true })
+  await mkdir(dirname(keyPath), { recursive: true })
   try {
     pem = await readFile(keyPath, 'utf8')
   } catch {
@@ -41,7 +43,6 @@ export async function writeDemoPackages(
   }
   const privateKey = loadPrivateKey(pem)
   const packages = await buildDemoPackages({ ...options, privateKey })
-  await mkdir(outDir, { recursive: true })
   const index: DemoIndex = { publicKeyPem: publicKeyPem(privateKey), packages: [] }
   for (const p of packages) {
     await writeFile(join(outDir, p.fileName), p.bytes)

@@ -41,8 +41,12 @@ export interface DemoOptions {
   privateKey: KeyObject
   /** @defaultValue 1 */
   seed?: number
-  /** Profile the latency thresholds and energy budgets are set for. @defaultValue 'stm32h743' */
-  profile?: HardwareProfileName
+  /**
+   * Hardware the latency thresholds and energy budgets are set for. With several, each budget
+   * fits them all (the slowest latency, the hungriest power): one package serves a mixed fleet.
+   * @defaultValue 'stm32h743'
+   */
+  profile?: HardwareProfileName | readonly HardwareProfileName[]
   /** Inferences per second the budgets assume (the `simulate` workload default). @defaultValue 5 */
   ratePerS?: number
 }
@@ -52,8 +56,19 @@ export interface DemoPackage extends PackedModel {
   spec: CfcSpec
 }
 
+type Budgets = { latencyThresholdMs: number; energyBudgetMw: number }[]
+
+/** Latency thresholds and energy budgets of the demo versions that fit every one of `profiles`. */
+export function demoBudgets(profiles: HardwareProfileName | readonly HardwareProfileName[], ratePerS: number): Budgets {
+  const each = (typeof profiles === 'string' ? [profiles] : profiles).map((p) => profileBudgets(p, ratePerS))
+  return DEMO_VERSIONS.map((_, i) => ({
+    latencyThresholdMs: Math.max(...each.map((b) => b[i]?.latencyThresholdMs ?? 0)),
+    energyBudgetMw: Math.max(...each.map((b) => b[i]?.energyBudgetMw ?? 0)),
+  }))
+}
+
 /** Latency thresholds and energy budgets of the demo versions on a profile (see README: budgets). */
-export function demoBudgets(profileName: HardwareProfileName, ratePerS: number): { latencyThresholdMs: number; energyBudgetMw: number }[] {
+function profileBudgets(profileName: HardwareProfileName, ratePerS: number): Budgets {
   const profile = HARDWARE_PROFILES[profileName]
   const latencies = DEMO_VERSIONS.map((v) => modelLatencyMs(profile, cfcMacs({ ...v.shape, seed: 0 })))
   const v2 = latencies[1] ?? 0

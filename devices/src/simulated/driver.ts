@@ -73,7 +73,13 @@ export class SimulatedDriver implements DeviceDriver {
 
   /** Current simulated die temperature, °C. */
   get temperatureC(): number {
-    return this.#thermal.temperature(this.#clock.now(), this.faults.settings.energyFactor)
+    return this.#thermal.temperature(this.#clock.now(), this.#activeEnergyFactor())
+  }
+
+  /** The energy fault as it applies to the active model (a version-scoped spike only while that version runs). */
+  #activeEnergyFactor(): number {
+    const active = this.#active === null ? undefined : this.#slots.get(this.#active)
+    return scopedFaults(this.faults.settings, active?.image.manifest.version ?? '').energyFactor
   }
 
   async load(slot: SlotName, image: ModelImage): Promise<void> {
@@ -151,7 +157,7 @@ export class SimulatedDriver implements DeviceDriver {
   #sensors(): SensorReadings {
     this.#assertOpen()
     const now = this.#clock.now()
-    const energyFactor = this.faults.settings.energyFactor
+    const energyFactor = this.#activeEnergyFactor()
     const usedRam = [...this.#slots.values()].reduce((sum, l) => sum + l.ramBytes, this.profile.memory.baseUsedBytes)
     const usedStorage = [...this.#slots.values()].reduce((sum, l) => sum + l.image.model.byteLength, 0)
     return {
@@ -172,12 +178,17 @@ export class SimulatedDriver implements DeviceDriver {
     return { ok: true, detail: `${this.profile.description}: memory, flash and link OK` }
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
+  /** A reboot, for simulated crashes: the loaded models are gone (RAM), the die keeps its heat. */
+  async powerCycle(): Promise<void> {
     this.#releaseHung()
     for (const slot of [...this.#slots.keys()]) await this.#release(slot)
     this.#active = null
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.powerCycle()
   }
 
   async #release(slot: SlotName): Promise<void> {

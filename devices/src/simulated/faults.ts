@@ -35,6 +35,20 @@ export const FAULT_NAMES = Object.keys(FaultSettingsSchema.shape) as (keyof Faul
 
 export const NO_FAULTS: FaultSettings = Object.freeze(FaultSettingsSchema.parse({}))
 
+/** Does any fault act on a device with these settings (the version scope aside)? */
+export function isFaulty(s: FaultSettings): boolean {
+  return (
+    s.latencyFactor > 1 ||
+    s.errorRate > 0 ||
+    s.energyFactor > 1 ||
+    s.hang ||
+    s.diskFull ||
+    s.corruptDownload ||
+    s.crash ||
+    s.flappingPeriodMs > 0
+  )
+}
+
 export interface FaultEvents {
   /** The settings after a change. */
   changed: [FaultSettings]

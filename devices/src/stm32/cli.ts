@@ -8,7 +8,8 @@ import { FleetError } from '@liquid-edge/protocol'
 import { pino } from 'pino'
 import { action, say } from '../cli/output.js'
 import { untilSignal } from '../cli/run.js'
-import { EmulateConfigSchema, GatewayConfigSchema, loadStm32Config, type EmulateConfig, type GatewayConfig } from './config.js'
+import { loadConfig } from '../config.js'
+import { EmulateConfigSchema, GatewayConfigSchema, type EmulateConfig, type GatewayConfig } from './config.js'
 import { exposeOnPty, type PtyEmulator } from './emulator/expose-pty.js'
 import { Stm32Emulator } from './emulator/stm32-emulator.js'
 import { createStm32Gateway, findPortsByUsbId } from './gateway/gateway.js'
@@ -89,9 +90,6 @@ function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value]
 }
 
-const GATEWAY_KEYS = Object.keys(GatewayConfigSchema.shape)
-const EMULATE_KEYS = Object.keys(EmulateConfigSchema.shape)
-
 /** The `gateway` command. */
 export function gatewayCommand(env: Record<string, string | undefined>): Command {
   return new Command('gateway')
@@ -128,7 +126,7 @@ export function gatewayCommand(env: Record<string, string | undefined>): Command
           baudRate: o.baud,
           healthIntervalMs: o.healthIntervalMs,
         }
-        const config = loadStm32Config(GatewayConfigSchema, GATEWAY_KEYS, env, {
+        const config = loadConfig(GatewayConfigSchema, env, {
           ...flags,
           ...more,
           telemetryWindowMs: o.telemetryWindowMs,
@@ -154,7 +152,7 @@ export function emulateStm32Command(env: Record<string, string | undefined>): Co
     .addOption(new Option('--timing <mode>', 'wait the modelled flash/inference time (LLN_TIMING)').choices(['realtime', 'instant']))
     .action(
       action(async (o: Record<string, unknown>) => {
-        const config = loadStm32Config(EmulateConfigSchema, EMULATE_KEYS, env, {
+        const config = loadConfig(EmulateConfigSchema, env, {
           count: o.count,
           mcuId: o.mcuId,
           link: o.link,

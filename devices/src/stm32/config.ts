@@ -1,18 +1,8 @@
 /** Configuration of `liquid-agent gateway` and `liquid-agent emulate-stm32` (flags, `LLN_*` env, JSON file). */
-import { readFileSync } from 'node:fs'
 import * as z from 'zod'
-import { DEFAULT_ROOT, DeviceIdSchema, FleetError, isValidRoot } from '@liquid-edge/protocol'
-import { envName } from '../config.js'
+import { DEFAULT_ROOT, DeviceIdSchema, isValidRoot } from '@liquid-edge/protocol'
+import { list } from '../config.js'
 
-const list = z.union([
-  z.array(z.string().min(1)),
-  z.string().transform((s) =>
-    s
-      .split(',')
-      .map((x) => x.trim())
-      .filter((x) => x !== ''),
-  ),
-])
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
 const usbId = z.string().regex(/^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$/, 'usb must be vid:pid in hex, e.g. 0483:374b')
 /** `path` or `path=deviceId`. */
@@ -67,26 +57,3 @@ export const EmulateConfigSchema = z.object({
   timing: z.enum(['realtime', 'instant']).default('realtime'),
 })
 export type EmulateConfig = Readonly<z.output<typeof EmulateConfigSchema>>
-
-function fromFile(path: string | undefined): Record<string, unknown> {
-  if (path === undefined) return {}
-  try {
-    return z.record(z.string(), z.unknown()).parse(JSON.parse(readFileSync(path, 'utf8')))
-  } catch (err) {
-    throw new FleetError('CONFIG_INVALID', `cannot read config file ${path}`, { cause: err })
-  }
-}
-
-/** Merge a JSON file (`--config` / `LLN_CONFIG`), `LLN_*` env and flags (flags win), then validate. */
-export function loadStm32Config<S extends z.ZodType>(
-  schema: S,
-  keys: readonly string[],
-  env: Record<string, string | undefined>,
-  flags: Record<string, unknown>,
-): z.output<S> {
-  const fromEnv = Object.fromEntries(keys.flatMap((k) => (env[envName(k)] === undefined ? [] : [[k, env[envName(k)]]])))
-  const defined = Object.fromEntries(Object.entries(flags).filter(([k, v]) => v !== undefined && k !== 'config'))
-  const parsed = schema.safeParse({ ...fromFile((flags.config as string | undefined) ?? env.LLN_CONFIG), ...fromEnv, ...defined })
-  if (!parsed.success) throw new FleetError('CONFIG_INVALID', `invalid configuration:\n${z.prettifyError(parsed.error)}`)
-  return parsed.data
-}

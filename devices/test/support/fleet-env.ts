@@ -8,7 +8,13 @@ import { join } from 'node:path'
 import { connectClient, startPlainBroker, uniqueRoot, type PlainBroker } from '@liquid-edge/test/harness'
 import { createCodec, deviceMessage, type Codec, type Reported, type Status, type Telemetry } from '@liquid-edge/protocol'
 import type { MqttClient } from 'mqtt'
-import { writeDemoPackages, type DemoIndex } from '@liquid-edge/devices'
+import {
+  createSimulatedFleet,
+  writeDemoPackages,
+  type DemoIndex,
+  type SimulatedFleet,
+  type SimulatedFleetOptions,
+} from '@liquid-edge/devices'
 
 /** The latest message of each kind per device, as a controller would see them. */
 export interface Observed {
@@ -16,6 +22,8 @@ export interface Observed {
   status: Map<string, Status>
   telemetry: Map<string, Telemetry[]>
   statusLog: Map<string, Status[]>
+  /** Device events (started, crashed, …) in arrival order. */
+  events: Map<string, string[]>
 }
 
 /** A broker, an artifact server with the signed demo packages, and an observer client on a unique root. */
@@ -24,12 +32,13 @@ export interface FleetEnv extends AsyncDisposable {
   root: string
   codec: Codec
   dir: string
-  stateRoot: string
   demo: DemoIndex
   artifactUrl(file: string): string
   observer: MqttClient
   observed: Observed
   deploy(ids: readonly string[], version: string, generation: number): Promise<void>
+  /** A simulated stm32h743 fleet of `ids` on this broker and root, trusting the demo key. */
+  startFleet(ids: string[], options: Partial<SimulatedFleetOptions>): Promise<SimulatedFleet>
 }
 
 export async function startFleetEnv(): Promise<FleetEnv> {
@@ -48,7 +57,7 @@ export async function startFleetEnv(): Promise<FleetEnv> {
   await once(http, 'listening')
   const port = (http.address() as AddressInfo).port
   const observer = await connectClient(broker.url)
-  const observed: Observed = { reported: new Map(), status: new Map(), telemetry: new Map(), statusLog: new Map() }
+  const observed: Observed = { reported: new Map(), status: new Map(), telemetry: new Map(), statusLog: new Map(), events: new Map() }
   observer.on('message', (topic, payload) => {
     const decoded = codec.decode(topic, payload)
     if (!decoded.ok) return
@@ -59,15 +68,18 @@ export async function startFleetEnv(): Promise<FleetEnv> {
       observed.statusLog.set(m.deviceId, [...(observed.statusLog.get(m.deviceId) ?? []), m])
     }
     if (m.type === 'telemetry') observed.telemetry.set(m.deviceId, [...(observed.telemetry.get(m.deviceId) ?? []), m])
+    if (m.type === 'event') observed.events.set(m.deviceId, [...(observed.events.get(m.deviceId) ?? []), m.body.event])
   })
-  await observer.subscribeAsync([`${root}/devices/+/reported`, `${root}/devices/+/status`, `${root}/devices/+/telemetry`], { qos: 1 })
+  await observer.subscribeAsync(
+    [`${root}/devices/+/reported`, `${root}/devices/+/status`, `${root}/devices/+/telemetry`, `${root}/devices/+/events`],
+    { qos: 1 },
+  )
   const artifactUrl = (file: string) => `http://127.0.0.1:${port}/${file}`
   return {
     broker,
     root,
     codec,
     dir,
-    stateRoot: join(dir, 'state'),
     demo,
     artifactUrl,
     observer,
@@ -96,6 +108,17 @@ export async function startFleetEnv(): Promise<FleetEnv> {
           ),
         ),
       )
+    },
+    startFleet(ids, options) {
+      return createSimulatedFleet({
+        ids,
+        brokerUrl: broker.url,
+        root,
+        profile: 'stm32h743',
+        stateRoot: join(dir, 'state'),
+        publisherKeys: [demo.publicKeyPem],
+        ...options,
+      })
     },
     async [Symbol.asyncDispose]() {
       await observer.endAsync(true)
