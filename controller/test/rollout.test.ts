@@ -36,3 +36,26 @@ describe('rolling rollout', () => {
     }
   })
 })
+
+describe('rollout policy', () => {
+  it("takes the package's latency threshold and energy budget unless the request sets them", async () => {
+    await using env = await testEnv()
+    const c = await env.start()
+    const call = api(c)
+    expect((await call('POST', '/v1/devices', { id: 'dev-0', labels: { env: 'staging' }, credential: false })).status).toBe(201)
+    const pkg = makePackage(env.publisher, V1.name, V1.version, 64, { latencyThresholdMs: 7, energyBudgetMw: 40 })
+    expect((await call('POST', '/v1/models', pkg)).status).toBe(201)
+    type Created = { id: string; policy: Record<string, unknown> }
+    const first = await call<Created>('POST', '/v1/rollouts', { model: V1, target: 'env=staging', policy: { trialMs: 1000 } })
+    expect(first.status).toBe(201)
+    expect(first.body.policy).toMatchObject({ trialMs: 1000, latencyThresholdMs: 7, energyBudgetMw: 40, maxErrorRate: 0.1 })
+    const second = await call<Created>('POST', '/v1/rollouts', {
+      model: V1,
+      target: 'env=staging',
+      supersede: true,
+      policy: { energyBudgetMw: 80 },
+    })
+    expect(second.status).toBe(201)
+    expect(second.body.policy).toMatchObject({ trialMs: 60_000, latencyThresholdMs: 7, energyBudgetMw: 80 })
+  })
+})

@@ -2,6 +2,30 @@ import * as z from 'zod'
 import { DeviceIdSchema, MessageIdSchema, ModelNameSchema, PolicySchema, SemverSchema } from '@liquid-edge/protocol'
 import { GateSchema, StepSpecSchema, StrategySchema } from './types.js'
 
+/** How long a step waits for a device before its silence counts. @defaultValue 10 min */
+const StepDeadlineSchema = z
+  .number()
+  .int()
+  .min(100)
+  .max(7 * 86_400_000)
+  .default(10 * 60_000)
+
+const P = PolicySchema.shape
+/**
+ * The policy fields a rollout request may set; unset ones come from the model's package, then the
+ * defaults. (`PolicySchema.partial()` would not do: zod keeps a field's default inside `optional`,
+ * so an unset energy budget arrived as `null` and replaced the package's.)
+ */
+export const PolicyOverridesSchema = z.object({
+  trialMs: P.trialMs.unwrap().optional(),
+  latencyThresholdMs: P.latencyThresholdMs.optional(),
+  energyBudgetMw: P.energyBudgetMw.unwrap().optional(),
+  maxErrorRate: P.maxErrorRate.unwrap().optional(),
+  latencyTolerance: P.latencyTolerance.unwrap().optional(),
+  energyTolerance: P.energyTolerance.unwrap().optional(),
+  minSamples: P.minSamples.unwrap().optional(),
+})
+
 /** `POST /v1/rollouts`: deploy a model. */
 export const DeployRequestSchema = z
   .strictObject({
@@ -31,16 +55,11 @@ export const DeployRequestSchema = z
       .min(0)
       .max(7 * 86_400_000)
       .default(0),
-    stepDeadlineMs: z
-      .number()
-      .int()
-      .min(100)
-      .max(7 * 86_400_000)
-      .default(10 * 60_000),
+    stepDeadlineMs: StepDeadlineSchema,
     gate: GateSchema.default({ successThreshold: 0.9, failureThreshold: 0.1, minSamples: 10, onFailure: 'pause' }),
     rateLimitPerMin: z.number().positive().max(10_000_000).optional(),
     maxInFlight: z.number().int().positive().max(10_000_000).optional(),
-    policy: PolicySchema.partial().optional(),
+    policy: PolicyOverridesSchema.optional(),
     /** Replace active rollouts on the same devices instead of refusing. */
     supersede: z.boolean().default(false),
   })
@@ -67,12 +86,7 @@ export const RollbackRequestSchema = z
     toVersion: SemverSchema.optional(),
     /** Model name for `toVersion` when the scope does not imply one. */
     model: ModelNameSchema.optional(),
-    stepDeadlineMs: z
-      .number()
-      .int()
-      .min(100)
-      .max(7 * 86_400_000)
-      .default(10 * 60_000),
+    stepDeadlineMs: StepDeadlineSchema,
   })
   .superRefine((v, ctx) => {
     const scopes = [v.rolloutId, v.target, v.deviceId].filter((x) => x !== undefined).length
