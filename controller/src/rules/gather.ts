@@ -4,6 +4,7 @@ import type { Rollout } from '../rollout/types.js'
 import type { WindowStore } from '../telemetry/window-store.js'
 import { evaluateDeviceRule, evaluateRule, limitOf, tippingDevices, type DeviceFacts, type RuleResult } from './evaluate.js'
 import { isDeviceRule, type Rule } from './rule.js'
+import { narrowStats } from '../telemetry/window-stats.js'
 
 export interface GatherDeps {
   repo: RolloutRepo
@@ -62,6 +63,7 @@ async function deviceFacts(d: GatherDeps, cohort: readonly [string, number][]): 
     // A Last Will carries its connect time: when it was received is what counts.
     statusAt: offline[i] ?? views[i]?.status?.ts ?? null,
     lastTelemetryAt: lastHeard(views[i]?.lastTelemetryAt ?? null, d.listeningSince ?? 0),
+    telemetryWindowMs: views[i]?.telemetryWindowMs ?? null,
     lastCrashAt: crashes[i] ?? null,
   }))
 }
@@ -78,13 +80,23 @@ export async function evaluateRollout(d: GatherDeps, r: Rollout, rules: readonly
   )
   const B = d.windows.bucketMs
   const to = d.windows.bucketOf(now)
-  const from = d.windows.bucketOf(now - spanOf(rules, B) - B)
+  // Windows are kept per model version: a bucket that began before this rollout sent its first
+  // device the model may hold another rollout's telemetry of the same version (e.g. one rolled
+  // back a moment ago). Judge the rollout only on buckets it owns from their start.
+  const firstDispatch = cohort.reduce((min, [, at]) => Math.min(min, at), Infinity)
+  const owned = firstDispatch === Infinity ? to + B : Math.ceil(firstDispatch / B) * B
+  const from = Math.max(d.windows.bucketOf(now - spanOf(rules, B) - B), owned)
   const needBaseline = baseline !== null && rules.some((x) => x.comparison === 'baseline')
-  const [cand, base, facts] = await Promise.all([
+  const members = cohort.map(([id]) => id)
+  const [all, own, base, facts] = await Promise.all([
     d.windows.series(candidate, from, to),
+    d.windows.sharesOf(candidate, from, to, members),
     needBaseline ? d.windows.series(baseline, from, to) : Promise.resolve(null),
     rules.some(isDeviceRule) ? deviceFacts(d, cohort) : Promise.resolve([]),
   ])
+  // The version's windows narrowed to this rollout's devices: others running the same version
+  // (another rollout, a device deployed by hand) neither trip nor dilute this rollout's rules.
+  const cand = all.map((b) => ({ bucket: b.bucket, stats: narrowStats(b.stats, own.get(b.bucket) ?? []) }))
   const ctx = {
     now,
     bucketMs: B,
@@ -101,10 +113,10 @@ export async function evaluateRollout(d: GatherDeps, r: Rollout, rules: readonly
     const res = evaluateRule(rule, ctx)
     if (res.outcome === 'breached' && res.threshold !== null) {
       const shares = await d.windows.shares(candidate, res.windowStart, res.windowStart + res.windowMs - B)
-      const members = new Set(cohort.map(([id]) => id))
+      const mine = new Set(members)
       res.devices = tippingDevices(
         rule.metric,
-        shares.filter((s) => members.has(s.deviceId)),
+        shares.filter((s) => mine.has(s.deviceId)),
         limitOf(rule, ctx.budgets, res.baseline) ?? res.threshold,
       )
     }

@@ -47,6 +47,21 @@ function maxOf(a: number | null, b: number | null): number | null {
   return Math.max(a, b)
 }
 
+/** The sums a device's share of a bucket carries (see `DeviceShare`). */
+export const SHARE_KEYS = ['windows', 'inferences', 'errors', 'latencySum', 'latencyInferences', 'powerSum', 'powerWindows'] as const
+export type ShareSums = Pick<WindowStats, (typeof SHARE_KEYS)[number]>
+
+/**
+ * A bucket's stats narrowed to some devices: counts, errors, average latency and power become
+ * theirs alone (from their shares); the latency histogram, temperature and memory maxima stay
+ * those of everyone on the model version (they are not kept per device).
+ */
+export function narrowStats(all: WindowStats, shares: readonly ShareSums[]): WindowStats {
+  const out: WindowStats = { ...all, devices: shares.length }
+  for (const k of SHARE_KEYS) out[k] = shares.reduce((sum, d) => sum + d[k], 0)
+  return out
+}
+
 /** Merge windows (sums and maxima; `devices` becomes the largest single-bucket count). */
 export function mergeStats(list: readonly WindowStats[]): WindowStats {
   const out = emptyStats()

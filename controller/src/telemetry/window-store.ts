@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis'
 import type { TelemetryBody } from '@liquid-edge/protocol'
 import { QUANTILE_MASS, histIndex } from './histogram.js'
-import { mergeStats, statsFromHash, type WindowStats } from './window-stats.js'
+import { mergeStats, statsFromHash, type ShareSums, type WindowStats } from './window-stats.js'
 
 // HSET field to the larger of its value and ARGV[2] (temperature, memory maxima).
 const HMAX_LUA = `
@@ -40,13 +40,24 @@ export interface FoldItem {
 }
 
 /** A device's share of one bucket (for the evidence: which devices tipped a rule). */
-export interface DeviceShare {
+export interface DeviceShare extends ShareSums {
   deviceId: string
-  inferences: number
-  errors: number
-  latencySum: number
-  powerSum: number
-  powerWindows: number
+}
+
+/** Share fields in the per-device hash (`<device>|<field>`). */
+const SHARE_FIELDS = {
+  n: 'windows',
+  i: 'inferences',
+  e: 'errors',
+  l: 'latencySum',
+  m: 'latencyInferences',
+  p: 'powerSum',
+  q: 'powerWindows',
+} as const satisfies Record<string, keyof ShareSums>
+type ShareField = keyof typeof SHARE_FIELDS
+
+function emptyShare(deviceId: string): DeviceShare {
+  return { deviceId, windows: 0, inferences: 0, errors: 0, latencySum: 0, latencyInferences: 0, powerSum: 0, powerWindows: 0 }
 }
 
 export function cohortOf(model: { name: string; version: string } | null): string {
@@ -61,7 +72,7 @@ export function windowKeys(prefix: string) {
     cohort: (cohort: string, bucket: number) => `${p}:c:{${cohort}}:${bucket}`,
     /** HyperLogLog of the devices that reported into a cohort's bucket */
     cohortDevices: (cohort: string, bucket: number) => `${p}:c:{${cohort}}:${bucket}:dev`,
-    /** hash of per-device shares in a cohort's bucket: `<device>|i|e|l|p|q` */
+    /** hash of per-device shares in a cohort's bucket: `<device>|n|i|e|l|m|p|q` */
     shares: (cohort: string, bucket: number) => `${p}:s:{${cohort}}:${bucket}`,
     /** hash device → last telemetry seq */
     seq: `${p}:seq`,
@@ -103,6 +114,7 @@ function accumulate(acc: CohortAcc, it: FoldItem): void {
     add('ls', b.latencyMs.p50 * b.inferences)
     add('li', b.inferences)
     share('l', b.latencyMs.p50 * b.inferences)
+    share('m', b.inferences)
     for (const [q, mass] of QUANTILE_MASS) add(`h${histIndex(b.latencyMs[q])}`, mass * b.inferences)
   }
   if (b.energy !== null) {
@@ -252,18 +264,44 @@ export class WindowStore {
       for (const [field, raw] of Object.entries((h ?? {}) as Record<string, string>)) {
         const cut = field.lastIndexOf('|')
         const id = field.slice(0, cut)
-        const v = Number(raw)
+        const name = SHARE_FIELDS[field.slice(cut + 1) as ShareField] as (typeof SHARE_FIELDS)[ShareField] | undefined
+        if (name === undefined) continue
         let d = out.get(id)
-        if (d === undefined) out.set(id, (d = { deviceId: id, inferences: 0, errors: 0, latencySum: 0, powerSum: 0, powerWindows: 0 }))
-        const f = field.slice(cut + 1)
-        if (f === 'i') d.inferences += v
-        else if (f === 'e') d.errors += v
-        else if (f === 'l') d.latencySum += v
-        else if (f === 'p') d.powerSum += v
-        else if (f === 'q') d.powerWindows += v
+        if (d === undefined) out.set(id, (d = emptyShare(id)))
+        d[name] += Number(raw)
       }
     }
     return [...out.values()]
+  }
+
+  /**
+   * The summed shares of `deviceIds` in each bucket of a cohort from `fromBucket` to `toBucket`:
+   * what those devices alone sent. Reads only their fields (HMGET), so the cost follows the
+   * devices asked for, not everyone on the model version.
+   */
+  async sharesOf(cohort: string, fromBucket: number, toBucket: number, deviceIds: readonly string[]): Promise<Map<number, DeviceShare[]>> {
+    const buckets: number[] = []
+    for (let b = fromBucket; b <= toBucket; b += this.bucketMs) buckets.push(b)
+    const out = new Map<number, DeviceShare[]>()
+    if (buckets.length === 0 || deviceIds.length === 0) return out
+    const codes = Object.keys(SHARE_FIELDS) as ShareField[]
+    const fields = deviceIds.flatMap((id) => codes.map((c) => `${id}|${c}`))
+    const m = this.redis.pipeline()
+    for (const b of buckets) m.hmget(this.keys.shares(cohort, b), ...fields)
+    const res = (await m.exec()) ?? []
+    buckets.forEach((bucket, i) => {
+      const values = (res[i]?.[1] ?? []) as (string | null)[]
+      const shares: DeviceShare[] = []
+      deviceIds.forEach((id, k) => {
+        const d = emptyShare(id)
+        const raw = codes.map((_, j) => values[k * codes.length + j] ?? null)
+        if (raw.every((v) => v === null)) return
+        codes.forEach((c, j) => (d[SHARE_FIELDS[c]] = Number(raw[j] ?? 0)))
+        shares.push(d)
+      })
+      out.set(bucket, shares)
+    })
+    return out
   }
 
   async cohorts(): Promise<string[]> {
