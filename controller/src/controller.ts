@@ -89,7 +89,7 @@ function ingest(o: { live: LiveStore; repo: RolloutRepo; engine: () => RolloutEn
   return async (m: Decoded): Promise<void> => {
     const msg = m.message
     if (msg.type === 'status') await o.live.applyStatus(msg.deviceId, msg.body, msg.ts)
-    else if (msg.type === 'telemetry') await o.live.applyTelemetry(msg.deviceId, msg.ts)
+    else if (msg.type === 'telemetry') await o.live.applyTelemetry(msg.deviceId, msg.ts, msg.body.windowMs)
     else if (msg.type === 'reported') {
       const body = msg.body
       await o.live.applyReported(msg.deviceId, body, msg.ts)
@@ -172,9 +172,6 @@ export async function createController(options: ControllerOptions): Promise<Cont
     logger,
     registry: metrics.registry,
     publishFleetEvent: (b) => link.publishFleetEvent(b),
-    sendRollback: async (deviceId, commandId) => {
-      await link.publishCommand(deviceId, { kind: 'rollback', expiresAt: clock.now() + 600_000, to: { to: 'previous' } }, commandId)
-    },
     nudge: (id) => getEngine().nudge(id),
   })
   const ctl: { c: Controller | null } = { c: null }

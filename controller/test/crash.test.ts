@@ -68,7 +68,19 @@ describe('crash safety', () => {
     const issued = await c.repo.dispatch(
       r.id,
       'dev-9',
-      { gen: 0, step: 0, at: Date.now(), published: false, outcome: 'pending', outcomeAt: null, error: null, from: v1, to, switched: 'no' },
+      {
+        gen: 0,
+        step: 0,
+        at: Date.now(),
+        published: false,
+        outcome: 'pending',
+        outcomeAt: null,
+        error: null,
+        from: v1,
+        to,
+        switched: 'no',
+        reverted: false,
+      },
       { rolloutId: r.id, ...to, mode: 'activate', at: Date.now() },
       1,
     )

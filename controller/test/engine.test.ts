@@ -62,6 +62,8 @@ describe('rollout engine against fake devices', () => {
     const seenBefore = new Map(devices.map((d) => [d.id, d.desiredSeen.length]))
     const rb = await c.rollouts.rollback({ rolloutId: r.id, toPrevious: true })
     expect(rb.touched).toBe(4)
+    // No trial: a rollback skips every gate (a device that must fetch the old model confirms it at once).
+    expect(rb.rollout?.policy.trialMs).toBe(0)
     expect(rb.rollout?.devices?.sort()).toEqual([...changed].sort())
     await waitForState(c, rb.rollout?.id ?? '', 'completed')
     for (const d of devices) {
@@ -74,6 +76,11 @@ describe('rollout engine against fake devices', () => {
     expect(again).toMatchObject({ rollout: null, touched: 0, unchanged: 4 })
     const byTarget = await c.rollouts.rollback({ target: 'env=staging', toVersion: '1.0.0', model: 'kws' })
     expect(byTarget.touched).toBe(0)
+    // "To previous" by target is done too: the rolled-back devices' standby slot now holds 2.0.0, and
+    // going there again would undo the rollback.
+    const againByTarget = await c.rollouts.rollback({ target: 'env=staging', toPrevious: true })
+    expect(againByTarget).toMatchObject({ rollout: null, touched: 0 })
+    for (const d of devices) expect(d.active?.sha256).toBe(v1.sha256)
   })
 
   it('a new rollout over busy devices is refused unless it supersedes', async () => {

@@ -33,6 +33,59 @@ describe('auto-rollback rules', () => {
     expect(metrics).toMatch(/lln_cohort_error_rate\{model="kws",version="2\.0\.0",cohort="[a-z]+"\} 0\.5/)
   })
 
+  it('judges a new rollout of a version only on telemetry sent since it began', async () => {
+    await using env = await telemetryEnv()
+    const c = await env.start()
+    await using s = await scenario(env, c)
+    const first = await s.deployV2([ERROR_RULE])
+    s.telemetry.run(s.ids, byModel(s.devices, { errors: 10 }))
+    await waitFor(async () => (await s.state(first)) === 'rolled-back', { timeoutMs: 15_000, what: 'the first rollout rolled back' })
+    await waitFor(() => s.devices.every((d) => d.active?.version === V1.version), { timeoutMs: 15_000, what: 'devices back on V1' })
+    const call = api(c)
+    type Listed = { rollouts: { state: string }[] }
+    await waitFor(
+      async () => (await call<Listed>('GET', '/v1/rollouts')).body.rollouts.every((r) => ['completed', 'rolled-back'].includes(r.state)),
+      { timeoutMs: 15_000, what: 'the rollback to settle' },
+    )
+    // The fix is in: V2 runs clean now. The first rollout's errors are still inside this rule's minute.
+    s.telemetry.run(s.ids, byModel(s.devices, { errors: 0 }))
+    const second = await s.deployV2([{ ...ERROR_RULE, windowMs: 60_000, sustainedMs: 0 }])
+    type States = { states: { results: { rule: string; outcome: string; sampleSize: number }[] } | null }
+    const result = await waitFor(
+      async () => {
+        const r = (await call<States>('GET', `/v1/rollouts/${second}/rules`)).body.states?.results[0]
+        return r?.outcome === 'healthy' ? r : null
+      },
+      { timeoutMs: 15_000, what: 'the second rollout judged healthy' },
+    )
+    expect(result.sampleSize).toBeGreaterThan(0)
+    expect(await s.state(second)).toBe('running')
+    expect(decisions(await s.events(second), 'rollback-rollout')).toHaveLength(0)
+  })
+
+  it('judges a rollout on its own devices, not on others running the same version', async () => {
+    await using env = await telemetryEnv()
+    const c = await env.start()
+    await using s = await scenario(env, c)
+    const id = await s.deployV2([ERROR_RULE])
+    // Four devices outside this rollout also run V2, and fail half their inferences.
+    const outsiders = ['out-0', 'out-1', 'out-2', 'out-3']
+    const ours = byModel(s.devices, { errors: 0 })
+    s.telemetry.run([...s.ids, ...outsiders], (deviceId) => (deviceId.startsWith('out-') ? { model: V2, errors: 10 } : ours(deviceId)))
+    const call = api(c)
+    type States = { states: { results: { rule: string; outcome: string; observed: number | null; sampleSize: number }[] } | null }
+    const result = await waitFor(
+      async () => {
+        const r = (await call<States>('GET', `/v1/rollouts/${id}/rules`)).body.states?.results[0]
+        return r?.outcome === 'healthy' && r.sampleSize >= 3 * ERROR_RULE.minSamples! ? r : null
+      },
+      { timeoutMs: 15_000, what: 'the rollout judged on its own devices' },
+    )
+    expect(result.observed).toBe(0)
+    expect(await s.state(id)).toBe('running')
+    expect(decisions(await s.events(id), 'rollback-rollout')).toHaveLength(0)
+  })
+
   it('error-rate rule holds on a healthy cohort and reports its outcome', async () => {
     await using env = await telemetryEnv()
     const c = await env.start()
@@ -75,8 +128,8 @@ describe('auto-rollback rules', () => {
 
   it('two controllers take exactly one decision and send one set of rollbacks', async () => {
     await using env = await telemetryEnv()
-    const a = await env.start({}, 'ctl-a')
-    await env.start({}, 'ctl-b')
+    const a = await env.start('ctl-a')
+    await env.start('ctl-b')
     await using s = await scenario(env, a)
     const id = await s.deployV2([ERROR_RULE])
     const desiredBefore = s.devices.map((d) => d.desiredSeen.length)
@@ -96,13 +149,13 @@ describe('auto-rollback rules', () => {
 
   it('a controller restarted after the decision rolls back exactly once', async () => {
     await using env = await telemetryEnv()
-    const a = await env.start({}, 'ctl-a')
+    const a = await env.start('ctl-a')
     await using s = await scenario(env, a)
     const id = await s.deployV2([ERROR_RULE])
     s.telemetry.run(s.ids, byModel(s.devices, { errors: 10 }))
     await waitFor(async () => decisions(await s.events(id), 'rollback-rollout').length > 0, { timeoutMs: 15_000 })
     await a.close()
-    await env.start({}, 'ctl-b')
+    await env.start('ctl-b')
     await waitFor(() => s.devices.every((d) => d.active?.version === V1.version), { timeoutMs: 15_000, what: 'devices back on V1' })
     s.telemetry.stop()
     expect(await s.state(id)).toBe('rolled-back')
@@ -141,7 +194,28 @@ describe('auto-rollback rules', () => {
     expect(rb?.model).toEqual(V2)
   })
 
-  it('energy over budget + 25%, a Last Will and exhausted memory each get their action', async () => {
+  it('a Last Will sends that device back to its previous model, and the step gate counts it failed', async () => {
+    await using env = await telemetryEnv()
+    const c = await env.start()
+    await using s = await scenario(env, c, 5)
+    // Offline for half a second after its Last Will: unresponsive.
+    const rules = [{ name: 'device-unresponsive', metric: 'unresponsive', threshold: 0, windowMs: 500, action: 'rollback-device' }] as const
+    const id = await s.deployV2([...rules])
+    s.telemetry.run(s.ids, byModel(s.devices, {}))
+    const dev4 = s.devices.find((d) => d.id === 'dev-4')!
+    await dev4.crash()
+    const will = await waitFor(async () => (await s.events(id)).find((e) => e.action === 'rollback-device'))
+    expect(will.evidence).toMatchObject({ rule: 'device-unresponsive', devices: ['dev-4'] })
+    // 1 of 5 failed is over the 10% failure threshold: the rollout pauses for the operator.
+    await waitFor(async () => (await s.state(id)) === 'paused', { timeoutMs: 10_000 })
+    // Its retained desired state now names V1: back online, the device converges on it.
+    expect(dev4.active?.version).toBe(V2.version)
+    await dev4.start()
+    await waitFor(() => dev4.active?.version === V1.version, { timeoutMs: 10_000, what: 'dev-4 back on V1 after it returns' })
+    expect(s.devices.filter((d) => d !== dev4).every((d) => d.active?.version === V2.version)).toBe(true)
+  })
+
+  it('energy over budget + 25% and exhausted memory each get their action', async () => {
     await using env = await telemetryEnv()
     const c = await env.start()
     await using s = await scenario(env, c, 5)
@@ -156,18 +230,14 @@ describe('auto-rollback rules', () => {
         minSamples: 3,
         action: 'pause',
       },
-      { name: 'device-unresponsive', metric: 'unresponsive', threshold: 0, windowMs: 60_000, action: 'rollback-device' },
       { name: 'memory-alert', metric: 'memory_used', threshold: 0.95, windowMs: 300, minSamples: 1, action: 'alert' },
     ] as const
     const id = await s.deployV2([...rules], false, { energyBudgetMw: 100 })
     const normal = byModel(s.devices, { avgMw: 110 })
     s.telemetry.run(s.ids, (dev) => ({ ...normal(dev), memory: { usedBytes: dev === 'dev-2' ? 990 : 100, totalBytes: 1000 } }))
-    await s.devices.find((d) => d.id === 'dev-4')!.crash()
     const events = async () => (await s.events(id)).filter((e) => e.event === 'decision' || e.event === 'alert')
     const memory = await waitFor(async () => (await events()).find((e) => e.evidence?.rule === 'memory-alert'))
     expect(memory).toMatchObject({ event: 'alert', action: 'alert', evidence: { metric: 'memory_used', threshold: 0.95 } })
-    const will = await waitFor(async () => (await events()).find((e) => e.action === 'rollback-device'))
-    expect(will.evidence).toMatchObject({ rule: 'device-unresponsive', devices: ['dev-4'] })
     // 110 mW is over the budget + 15% alert level but under + 25%: no pause yet.
     expect((await events()).some((e) => e.action === 'pause')).toBe(false)
     s.telemetry.run(s.ids, byModel(s.devices, { avgMw: 140 }))

@@ -124,19 +124,39 @@ describe('rule evaluation', () => {
 })
 
 describe('device rules', () => {
-  const base: DeviceFacts = { id: 'd', dispatchedAt: 10_000, online: true, statusAt: 10_000, lastTelemetryAt: 99_000, lastCrashAt: null }
+  const base: DeviceFacts = {
+    id: 'd',
+    dispatchedAt: 10_000,
+    online: true,
+    statusAt: 10_000,
+    lastTelemetryAt: 99_000,
+    telemetryWindowMs: 1000,
+    lastCrashAt: null,
+  }
   const unresponsive = rule({ metric: 'unresponsive', threshold: 0, windowMs: 5000, action: 'rollback-device' })
   const crashed = rule({ metric: 'crashed', threshold: 0, windowMs: 60_000, action: 'rollback-device' })
 
-  it('unresponsive: a Last Will after the dispatch, or telemetry silent for the window', () => {
+  it('unresponsive: offline for the window since a Last Will after the dispatch, or silent for the window since last heard alive', () => {
     const devs = [
       { ...base, id: 'ok' },
       { ...base, id: 'will', online: false, statusAt: 50_000 },
+      // offline for less than the window (a reboot): not yet
+      { ...base, id: 'rebooting', online: false, statusAt: NOW - 1000 },
       { ...base, id: 'quiet', lastTelemetryAt: 90_000 },
       { ...base, id: 'old-will', online: false, statusAt: 5_000 },
       { ...base, id: 'never-sent', lastTelemetryAt: null },
+      // reports every 2 s: 5.5 s quiet is not yet 3 missed reports (6 s)
+      { ...base, id: 'slow-reporter', lastTelemetryAt: NOW - 5_500, telemetryWindowMs: 2_000 },
+      // … 7 s is
+      { ...base, id: 'slow-and-silent', lastTelemetryAt: NOW - 7_000, telemetryWindowMs: 2_000 },
+      // gone before the model went out: it never received it, so it is not rolled back (the step counts it silent)
+      { ...base, id: 'gone-before', online: false, statusAt: 3_000, lastTelemetryAt: 2_000 },
     ]
-    expect(evaluateDeviceRule(unresponsive, devs, NOW)).toMatchObject({ outcome: 'breached', firing: true, devices: ['quiet', 'will'] })
+    expect(evaluateDeviceRule(unresponsive, devs, NOW)).toMatchObject({
+      outcome: 'breached',
+      firing: true,
+      devices: ['quiet', 'slow-and-silent', 'will'],
+    })
   })
 
   it('crashed: a crash event after the dispatch', () => {

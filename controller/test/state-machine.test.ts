@@ -75,7 +75,19 @@ const dispatches = (effects: Effect[]) => effects.filter((e) => e.type === 'disp
 const ids = Array.from({ length: 10 }, (_, i) => `d${i}`)
 
 function dispatched(id: string, at = 0, gen = 1): DeviceProgress {
-  return { gen, step: 0, at, published: true, outcome: 'pending', outcomeAt: null, error: null, from: OLD, to: NEW, switched: 'no' }
+  return {
+    gen,
+    step: 0,
+    at,
+    published: true,
+    outcome: 'pending',
+    outcomeAt: null,
+    error: null,
+    from: OLD,
+    to: NEW,
+    switched: 'no',
+    reverted: false,
+  }
 }
 
 describe('rollout state machine', () => {
@@ -111,6 +123,28 @@ describe('rollout state machine', () => {
     expect(next.state).toBe('paused')
     expect(next.reason).toMatch(/1 of 2 devices failed or silent/)
     expect(effects.some((e) => e.type === 'event' && e.event === 'rollout-paused')).toBe(true)
+  })
+
+  it('step sends the devices a revert signal names back to their previous model, once', () => {
+    const r = rollout({
+      steps: [{ devices: ['d0', 'd1', 'd2'] }, { percent: 100 }],
+      bakeMs: 60_000,
+      gate: { successThreshold: 0.5, failureThreshold: 0.5, minSamples: 1, onFailure: 'pause' },
+    })
+    const progress = new Map(['d0', 'd1', 'd2'].map((id) => [id, dispatched(id)]))
+    const devices = ['d0', 'd1', 'd2'].map((id) => device(id, { generation: 1, phase: 'active', active: NEW }))
+    const signals = [{ action: 'revert-devices' as const, deviceIds: ['d1'], reason: 'crashed or unresponsive' }]
+    const first = step(r, { devices, signals }, 20, progress)
+    expect(first.effects.filter((e) => e.type === 'revert')).toEqual([
+      { type: 'revert', deviceId: 'd1', to: OLD, reason: 'crashed or unresponsive' },
+    ])
+    expect(first.next.counts).toMatchObject({ succeeded: 2, failed: 1 })
+    expect(first.next.state).toBe('running')
+    // The executor stored the outcome; the same signal on the next tick sends nothing again.
+    progress.set('d1', { ...dispatched('d1'), outcome: 'failed', reverted: true, error: 'crashed or unresponsive; sent back to 1.0.0' })
+    const again = step(first.next, { devices, signals }, 30, progress)
+    expect(again.effects.filter((e) => e.type === 'revert')).toEqual([])
+    expect(again.next.counts).toMatchObject({ succeeded: 2, failed: 1 })
   })
 
   it('step counts a device as silent when the step deadline passes without an answer', () => {

@@ -8,7 +8,7 @@ import { waitFor } from '@liquid-edge/test/harness'
 import { runCli } from '../src/cli/program.js'
 import { ADMIN, api } from './helpers.js'
 import { TelemetryPublisher, telemetryEnv } from './telemetry/env.js'
-import { V2, byModel, scenario } from './telemetry/scenario.js'
+import { V1, V2, byModel, scenario } from './telemetry/scenario.js'
 
 type Cohort = { cohort: string; windows: number; devices: number; errorRate: number | null; latencyP95Ms: number | null; gaps: number }
 type Telemetry = { cohorts: Cohort[]; ingest: { received: number; folded: number; invalid: number; gaps: number } }
@@ -74,9 +74,10 @@ describe('telemetry ingest', () => {
     )
     await client.endAsync()
     const dev1 = s.devices.find((d) => d.id === 'dev-1')!
-    await waitFor(() => dev1.commandsSeen.some((x) => x.body.kind === 'rollback'), { timeoutMs: 10_000, what: 'rollback command' })
-    expect(dev1.commandsSeen.filter((x) => x.body.kind === 'rollback').map((x) => x.id)).toEqual([`${id}.dev-1.autorollback`])
-    expect(s.devices.filter((d) => d.id !== 'dev-1').every((d) => d.commandsSeen.length === 0)).toBe(true)
+    // Sent back by a new retained desired state (so an offline device would converge on return).
+    await waitFor(() => dev1.active?.version === V1.version, { timeoutMs: 10_000, what: 'dev-1 back on V1' })
+    expect(dev1.desiredSeen).toEqual([1, 2, 3]) // V1, this rollout (V2), then the revert to V1
+    expect(s.devices.filter((d) => d.id !== 'dev-1').every((d) => d.active?.version === V2.version)).toBe(true)
     const hookEvent = await waitFor(() => posted.find((p) => (p as { action?: string }).action === 'rollback-device'))
     expect(hookEvent).toMatchObject({ event: 'decision', rolloutId: id, evidence: { rule: 'device-crashed', devices: ['dev-1'] } })
     s.telemetry.stop()

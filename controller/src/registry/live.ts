@@ -22,6 +22,8 @@ export interface LiveView {
   status: LiveStatus | null
   reported: LiveReported | null
   lastTelemetryAt: number | null
+  /** The length of the device's last telemetry window: how often it reports. */
+  telemetryWindowMs: number | null
 }
 
 // A stale offline (a late Last Will of an older session) never overrides a newer online; within
@@ -89,8 +91,9 @@ export class LiveStore {
     return r === 1
   }
 
-  async applyTelemetry(id: string, ts: number): Promise<void> {
-    await this.redis.hset(this.keys.telemetry, id, String(ts))
+  /** A telemetry window arrived at `ts`; `windowMs` is the device's reporting cadence. */
+  async applyTelemetry(id: string, ts: number, windowMs: number): Promise<void> {
+    await this.redis.hset(this.keys.telemetry, id, `${ts}|${windowMs}`)
   }
 
   /** Live views of `ids`, in order. */
@@ -101,11 +104,15 @@ export class LiveStore {
       this.redis.hmget(this.keys.reported, ...ids),
       this.redis.hmget(this.keys.telemetry, ...ids),
     ])
-    return ids.map((_, i) => ({
-      status: safeJson(LiveStatusSchema, status[i]),
-      reported: safeJson(LiveReportedSchema, reported[i]),
-      lastTelemetryAt: telemetry[i] === null || telemetry[i] === undefined ? null : Number(telemetry[i]),
-    }))
+    return ids.map((_, i) => {
+      const [at, windowMs] = (telemetry[i] ?? '').split('|').map((x) => (x === '' ? NaN : Number(x)))
+      return {
+        status: safeJson(LiveStatusSchema, status[i]),
+        reported: safeJson(LiveReportedSchema, reported[i]),
+        lastTelemetryAt: at !== undefined && Number.isFinite(at) ? at : null,
+        telemetryWindowMs: windowMs !== undefined && Number.isFinite(windowMs) ? windowMs : null,
+      }
+    })
   }
 }
 

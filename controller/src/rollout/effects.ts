@@ -16,7 +16,7 @@ export type Effect =
   | { type: 'switch'; deviceId: string }
   | { type: 'switched'; deviceId: string; result: 'done' | 'failed' }
   /** Abort: send pending devices back to the model they ran. */
-  | { type: 'revert'; deviceId: string; to: ModelSummary }
+  | { type: 'revert'; deviceId: string; to: ModelSummary; reason: string }
   /** A tripped gate with `onFailure: rollback`. */
   | { type: 'rollback-rollout'; reason: string }
   /** Release the device locks of a finished rollout. */

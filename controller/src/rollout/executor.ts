@@ -5,7 +5,7 @@ import type { ModelStore } from '../models/model-store.js'
 import type { Effect } from './effects.js'
 import type { DeviceObservation } from './observations.js'
 import type { RolloutRepo } from './repo.js'
-import type { DeviceProgress, Rollout } from './types.js'
+import { newProgress, type DeviceProgress, type Rollout } from './types.js'
 
 export interface ExecutorDeps {
   repo: RolloutRepo
@@ -46,18 +46,7 @@ export class Executor {
   ): Promise<DeviceProgress | null> {
     const now = this.d.now()
     const to = { name: e.model.name, version: e.model.version, sha256: e.model.sha256 }
-    const p: DeviceProgress = {
-      gen: 0,
-      step: e.step,
-      at: now,
-      published: false,
-      outcome: 'pending',
-      outcomeAt: null,
-      error: null,
-      from: e.from,
-      to,
-      switched: 'no',
-    }
+    const p = newProgress({ gen: 0, step: e.step, at: now, published: false, outcome: 'pending', from: e.from, to })
     const res = await this.d.repo.dispatch(
       r.id,
       e.deviceId,
@@ -96,32 +85,18 @@ export class Executor {
           return
         }
         case 'skip':
-          await this.d.repo.addProgress(r.id, e.deviceId, {
-            gen: null,
-            step: e.step,
-            at: now,
-            published: true,
-            outcome: 'skipped',
-            outcomeAt: now,
-            error: null,
-            from: null,
-            to: e.model,
-            switched: 'no',
-          })
+          await this.d.repo.addProgress(
+            r.id,
+            e.deviceId,
+            newProgress({ gen: null, step: e.step, at: now, published: true, outcome: 'skipped', from: null, to: e.model }),
+          )
           return
         case 'rollback-command':
-          await this.d.repo.addProgress(r.id, e.deviceId, {
-            gen: null,
-            step: e.step,
-            at: now,
-            published: true,
-            outcome: 'pending',
-            outcomeAt: null,
-            error: null,
-            from: e.from,
-            to: e.to,
-            switched: 'no',
-          })
+          await this.d.repo.addProgress(
+            r.id,
+            e.deviceId,
+            newProgress({ gen: null, step: e.step, at: now, published: true, outcome: 'pending', from: e.from, to: e.to }),
+          )
           await this.d.link.publishCommand(
             e.deviceId,
             { kind: 'rollback', expiresAt: now + COMMAND_TTL_MS, to: { to: 'previous' } },
@@ -160,7 +135,7 @@ export class Executor {
         return
       }
       case 'revert':
-        await this.revert(r, e.deviceId, e.to, current(e.deviceId), updates)
+        await this.revert(r, e.deviceId, e.to, e.reason, current(e.deviceId), updates)
         return
       case 'rollback-rollout':
         await this.d.rollbackRollout(r.id, e.reason)
@@ -177,12 +152,13 @@ export class Executor {
     r: Rollout,
     deviceId: string,
     to: { name: string; version: string; sha256: string },
+    reason: string,
     p: DeviceProgress | undefined,
     updates: Map<string, DeviceProgress>,
   ): Promise<void> {
     const record = await this.d.models.find(to.name, to.version)
     if (record === null || p === undefined) {
-      this.d.logger.warn({ rolloutId: r.id, deviceId }, 'abort cannot revert: previous model not in the store')
+      this.d.logger.warn({ rolloutId: r.id, deviceId, reason }, 'cannot revert: previous model not in the store')
       return
     }
     const now = this.d.now()
@@ -191,12 +167,12 @@ export class Executor {
       generation: gen,
       rolloutId: r.id,
       model: this.d.models.ref(record),
-      policy: r.policy,
+      policy: { ...r.policy, trialMs: 0 }, // a way back, like a rollback: no trial
       mode: 'activate',
       expiresAt: null,
     })
     this.d.onDesiredWrite()
-    updates.set(deviceId, { ...p, outcome: 'failed', error: `aborted; sent back to ${to.version}`, outcomeAt: now })
+    updates.set(deviceId, { ...p, outcome: 'failed', reverted: true, error: `${reason}; sent back to ${to.version}`, outcomeAt: now })
   }
 
   /** Publish events (after the state that caused them is stored). */

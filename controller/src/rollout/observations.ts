@@ -31,10 +31,10 @@ export interface DeviceObservation {
  * An external verdict on a rollout. The seam for telemetry rules (#7): rule evaluation jobs
  * produce signals, and `step` acts on them like on any other observation.
  */
-export interface Signal {
-  action: 'pause' | 'rollback'
-  reason: string
-}
+export type Signal =
+  | { action: 'pause' | 'rollback'; reason: string }
+  /** Send these devices back to the model they ran before the rollout (crashed, unresponsive). */
+  | { action: 'revert-devices'; deviceIds: string[]; reason: string }
 
 export interface Observations {
   devices: DeviceObservation[]

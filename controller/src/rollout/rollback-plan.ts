@@ -1,9 +1,9 @@
 import { FleetError, type ModelRef } from '@liquid-edge/protocol'
 import type { ModelStore } from '../models/model-store.js'
-import { slotOf, type LiveStore } from '../registry/live.js'
+import { slotOf, type LiveStore, type LiveView } from '../registry/live.js'
 import type { Registry } from '../registry/registry.js'
 import { currentSha } from './observe.js'
-import type { RolloutRepo } from './repo.js'
+import type { DesiredRecord, RolloutRepo } from './repo.js'
 import type { ModelSummary, PlanEntry, Rollout } from './types.js'
 import type { RollbackRequestSchema } from './requests.js'
 import type * as z from 'zod'
@@ -43,6 +43,30 @@ async function scope(
   return { ids: (await d.registry.list(req.target ?? '')).map((x) => x.id), of: null, from }
 }
 
+/**
+ * Devices that are where a rollback (or a rules revert) last sent them. For them "to previous" is
+ * done: their standby slot now holds the release they left, and going "back" again would return
+ * them to it — a repeated rollback must change nothing.
+ */
+async function alreadyBack(
+  d: PlanDeps,
+  ids: readonly string[],
+  desired: readonly (DesiredRecord | null)[],
+  views: readonly (LiveView | null)[],
+) {
+  const rollouts = new Map<string, Promise<Rollout | null>>()
+  const back = new Set<string>()
+  for (const [i, id] of ids.entries()) {
+    const rec = desired[i] ?? null
+    if (rec?.rolloutId == null || currentSha(rec, views[i]?.reported ?? null) !== rec.sha256) continue
+    const sent = rollouts.get(rec.rolloutId) ?? d.repo.find(rec.rolloutId)
+    rollouts.set(rec.rolloutId, sent)
+    const r = await sent
+    if (r !== null && (r.kind === 'rollback' || r.model.sha256 !== rec.sha256)) back.add(id)
+  }
+  return back
+}
+
 /** Which devices a rollback touches and where each goes; devices already there are left alone. */
 export async function planRollback(d: PlanDeps, req: z.output<typeof RollbackRequestSchema>): Promise<RollbackPlan> {
   const { ids, of, from } = await scope(d, req)
@@ -58,8 +82,13 @@ export async function planRollback(d: PlanDeps, req: z.output<typeof RollbackReq
     if (name === undefined) throw new FleetError('MODEL_NOT_FOUND', `cannot tell which model ${req.toVersion} is: pass the model name`)
     versionRef = d.models.ref(await d.models.get(name, req.toVersion))
   }
+  const back = req.toPrevious === true && of === null ? await alreadyBack(d, ids, desired, views) : new Set<string>()
   for (const [i, id] of ids.entries()) {
     const rep = views[i]?.reported ?? null
+    if (back.has(id)) {
+      unchanged++
+      continue
+    }
     const target: ModelSummary | null = versionRef ?? from.get(id) ?? slotOf(rep, 'previous')
     if (target === null || currentSha(desired[i] ?? null, rep) === target.sha256) {
       unchanged++

@@ -258,7 +258,8 @@ export class RolloutService {
       target: null,
       devices: ids,
       model: primary,
-      policy: of?.policy ?? PolicySchema.parse({ latencyThresholdMs: 1000 }),
+      // A rollback skips every gate, the trial included: the devices confirm the old model at once.
+      policy: { ...(of?.policy ?? PolicySchema.parse({ latencyThresholdMs: 1000 })), trialMs: 0 },
       mode: 'activate',
       strategy: 'all',
       steps: [{ percent: 100 }],

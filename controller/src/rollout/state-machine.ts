@@ -1,7 +1,7 @@
 import { type Effect } from './effects.js'
 import { cohortOf, type Member } from './membership.js'
 import type { DeviceObservation, Observations } from './observations.js'
-import { TERMINAL_STATES, type Counts, type DeviceProgress, type ModelSummary, type Outcome, type Rollout } from './types.js'
+import { TERMINAL_STATES, newProgress, type Counts, type DeviceProgress, type ModelSummary, type Outcome, type Rollout } from './types.js'
 
 export interface StepResult {
   next: Rollout
@@ -20,6 +20,7 @@ const BAD: ReadonlySet<string> = new Set(['failed', 'reverted'])
 export function judge(r: Rollout, p: DeviceProgress, d: DeviceObservation, now: number): { outcome: Outcome; error: string | null } {
   const rep = d.reported
   if (p.outcome === 'skipped') return { outcome: 'skipped', error: null }
+  if (p.reverted) return { outcome: 'failed', error: p.error }
   if (rep !== null) {
     const current = p.gen === null || rep.generation >= p.gen
     const onTarget = rep.active?.sha256 === p.to.sha256 || (r.mode === 'stage' && rep.staged?.sha256 === p.to.sha256)
@@ -66,18 +67,7 @@ function dispatch(r: Rollout, obs: Observations, cohort: Set<string>, progress: 
     if (r.kind === 'deploy' && r.mode === 'activate' && d.currentSha === r.model.sha256) {
       const model = { name: r.model.name, version: r.model.version, sha256: r.model.sha256 }
       effects.push({ type: 'skip', deviceId: d.id, step: r.step, model })
-      progress.set(d.id, {
-        gen: null,
-        step: r.step,
-        at: now,
-        published: true,
-        outcome: 'skipped',
-        outcomeAt: now,
-        error: null,
-        from: null,
-        to: model,
-        switched: 'no',
-      })
+      progress.set(d.id, newProgress({ gen: null, step: r.step, at: now, published: true, outcome: 'skipped', from: null, to: model }))
       continue
     }
     if ((r.maxInFlight !== null && inFlight >= r.maxInFlight) || tokens < 1) continue
@@ -89,18 +79,7 @@ function dispatch(r: Rollout, obs: Observations, cohort: Set<string>, progress: 
     const to = plan?.model ?? r.model
     if (plan?.via === 'command') effects.push({ type: 'rollback-command', deviceId: d.id, step: r.step, to: plan.model, from })
     else effects.push({ type: 'dispatch', deviceId: d.id, step: r.step, model, from })
-    progress.set(d.id, {
-      gen: 0,
-      step: r.step,
-      at: now,
-      published: false,
-      outcome: 'pending',
-      outcomeAt: null,
-      error: null,
-      from,
-      to: summary(to),
-      switched: 'no',
-    })
+    progress.set(d.id, newProgress({ gen: 0, step: r.step, at: now, published: false, outcome: 'pending', from, to: summary(to) }))
   }
   for (const [id, p] of progress) if (!p.published && p.gen !== null && p.gen > 0) effects.push({ type: 'publish', deviceId: id })
   return r.rateLimitPerMin === null ? r : { ...r, tokens: Math.max(0, tokens), tokensAt: now }
@@ -193,11 +172,34 @@ function finalize(r: Rollout, obs: Observations, progress: Progress, effects: Ef
   if (r.state === 'aborted' && !(r.reason ?? '').startsWith('superseded by ')) {
     for (const d of obs.devices) {
       const p = progress.get(d.id)
-      if (p?.outcome === 'pending' && p.from !== null) effects.push({ type: 'revert', deviceId: d.id, to: p.from })
+      if (p?.outcome === 'pending' && p.from !== null) effects.push({ type: 'revert', deviceId: d.id, to: p.from, reason: 'aborted' })
     }
   }
   if (r.pendingRollback) effects.push({ type: 'rollback-rollout', reason: r.reason ?? 'gate tripped' })
   effects.push({ type: 'release' })
+}
+
+/**
+ * Devices the rules sent back (crashed, unresponsive) get a new desired state with the model they
+ * ran before — retained, so one that is offline converges when it returns — and count as failed.
+ */
+function revertDevices(r: Rollout, obs: Observations, progress: Progress, now: number, effects: Effect[]): void {
+  if (r.kind !== 'deploy') return
+  for (const signal of obs.signals) {
+    if (signal.action !== 'revert-devices') continue
+    for (const id of signal.deviceIds) {
+      const p = progress.get(id)
+      if (p === undefined || p.from === null || p.gen === null || p.reverted) continue
+      effects.push({ type: 'revert', deviceId: id, to: p.from, reason: signal.reason })
+      progress.set(id, {
+        ...p,
+        outcome: 'failed',
+        reverted: true,
+        error: `${signal.reason}; sent back to ${p.from.version}`,
+        outcomeAt: now,
+      })
+    }
+  }
 }
 
 /**
@@ -223,9 +225,11 @@ export function step(rollout: Rollout, obs: Observations, now: number, progressI
     effects.push({ type: 'event', event: 'step-started', message: 'step 0 started', severity: 'info', step: 0 })
     r = { ...r, state: 'running', stepStartedAt: now, updatedAt: now }
   }
-  const signal = obs.signals.find((s) => s.action === 'rollback') ?? obs.signals.find((s) => s.action === 'pause' && r.state === 'running')
-  if (signal !== undefined && r.kind === 'deploy')
+  const verdicts = obs.signals.filter((s) => s.action === 'rollback' || s.action === 'pause')
+  const signal = verdicts.find((s) => s.action === 'rollback') ?? verdicts.find((s) => s.action === 'pause' && r.state === 'running')
+  if (signal !== undefined && signal.action !== 'revert-devices' && r.kind === 'deploy')
     return { next: trip({ ...r, gate: { ...r.gate, onFailure: signal.action } }, signal.reason, now, effects), effects }
+  revertDevices(r, obs, progress, now, effects)
   updateOutcomes(r, obs, progress, now, effects)
   const all = members(r, obs, progress)
   const cohort = cohortOf(all, r.steps, r.step)

@@ -117,8 +117,17 @@ export const DeviceProgressSchema = z.object({
   to: ModelSummarySchema,
   /** Blue-green: state of the switch command. */
   switched: z.enum(['no', 'sent', 'done', 'failed']).default('no'),
+  /** Sent back to `from` by the rules (crashed, unresponsive): failed for good, whatever it reports. */
+  reverted: z.boolean().default(false),
 })
 export type DeviceProgress = z.infer<typeof DeviceProgressSchema>
+
+/** A device's progress as a step first records it: dispatched (pending) or skipped, no answer yet. */
+export function newProgress(
+  p: Pick<DeviceProgress, 'gen' | 'step' | 'at' | 'published' | 'from' | 'to'> & { outcome: 'pending' | 'skipped' },
+): DeviceProgress {
+  return { ...p, outcomeAt: p.outcome === 'skipped' ? p.at : null, error: null, switched: 'no', reverted: false }
+}
 
 /** Rollback plan entry: the model a device goes back to (a store model, or its standby slot via command). */
 export const PlanEntrySchema = z.discriminatedUnion('via', [

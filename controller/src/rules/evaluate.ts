@@ -117,8 +117,10 @@ export function evaluateRule(rule: Rule, ctx: RuleContext): RuleResult {
 }
 
 /** Devices whose own value over the window breaks `limit`, worst first (at most 1,000). */
-export function tippingDevices(metric: Rule['metric'], shares: readonly DeviceShare[], limit: number): string[] {
-  const valueOf = (d: DeviceShare): number | null => {
+type TippingShare = Pick<DeviceShare, 'deviceId' | 'inferences' | 'errors' | 'latencySum' | 'powerSum' | 'powerWindows'>
+
+export function tippingDevices(metric: Rule['metric'], shares: readonly TippingShare[], limit: number): string[] {
+  const valueOf = (d: TippingShare): number | null => {
     if (metric === 'error_rate') return d.inferences > 0 ? d.errors / d.inferences : null
     if (metric === 'latency_avg' || metric === 'latency_p95') return d.inferences > 0 ? d.latencySum / d.inferences : null
     if (metric === 'energy_avg') return d.powerWindows > 0 ? d.powerSum / d.powerWindows : null
@@ -141,13 +143,29 @@ export interface DeviceFacts {
   online: boolean | null
   statusAt: number | null
   lastTelemetryAt: number | null
+  /** How often the device reports (its last telemetry window); null when unknown. */
+  telemetryWindowMs: number | null
   lastCrashAt: number | null
 }
 
-/** Is the device unresponsive (offline since the dispatch, or silent for longer than the window)? */
+/** Missed reports before a device counts as silent, whatever the rule's window. */
+const SILENT_AFTER_WINDOWS = 3
+
+/**
+ * Did the device stop answering after it was sent the model: offline for longer than the window
+ * since a disconnect after the dispatch (a reboot or a blip is not), or silent for longer than the
+ * window (and than three of its own reporting periods) although it was heard within that span
+ * before the dispatch? A device already gone at
+ * the dispatch never received the model: its step counts it silent, and rolling it back would
+ * only stop it from converging when it returns.
+ */
 export function isUnresponsive(d: DeviceFacts, now: number, windowMs: number): boolean {
-  if (d.online === false && d.statusAt !== null && d.statusAt >= d.dispatchedAt) return true
-  return d.lastTelemetryAt !== null && now - d.lastTelemetryAt > windowMs && now - d.dispatchedAt > windowMs
+  if (d.online === false && d.statusAt !== null && d.statusAt >= d.dispatchedAt) return now - d.statusAt > windowMs
+  // Silence is judged against the device's own cadence too: one that reports every minute is
+  // not silent 30 s after its last window.
+  const silentAfter = Math.max(windowMs, SILENT_AFTER_WINDOWS * (d.telemetryWindowMs ?? 0))
+  if (d.lastTelemetryAt === null || d.lastTelemetryAt < d.dispatchedAt - silentAfter) return false
+  return now - d.lastTelemetryAt > silentAfter && now - d.dispatchedAt > silentAfter
 }
 
 /** Judge a device rule (unresponsive, crashed) over the candidate cohort's devices. */

@@ -25,8 +25,6 @@ export interface RulesEngineOptions extends GatherDeps {
   evalMs: number
   /** Report without acting, for every rollout. */
   dryRun: boolean
-  /** Send one device its rollback command (idempotent by command id). */
-  rollbackDevice: (rollout: Rollout, deviceId: string) => Promise<void>
   /** Ask the rollout engine to tick soon (it reads the signal). */
   nudge: (rolloutId: string) => Promise<void>
   /** After each alert or decision taken (metrics). */
@@ -94,8 +92,9 @@ export class RulesEngine {
   }
 
   /** The verdicts the rollout engine acts on (the `signals` seam of `step`). */
-  signals(r: Rollout): Promise<Signal[]> {
-    return this.o.store.signals(r.id, r.revision)
+  async signals(r: Rollout): Promise<Signal[]> {
+    const [signals, failed] = await Promise.all([this.o.store.signals(r.id, r.revision), this.o.store.failed(r.id)])
+    return failed.length === 0 ? signals : [...signals, { action: 'revert-devices', deviceIds: failed, reason: 'crashed or unresponsive' }]
   }
 
   private async process(job: Job): Promise<void> {
@@ -197,11 +196,13 @@ export class RulesEngine {
       if (!(await this.o.store.decide(r.id, `${dry}device:${id}`, body, null))) continue
       fresh.push(id)
       this.o.onDecision?.('rollback-device')
-      if (!dryRun) await this.o.rollbackDevice(r, id)
       await this.o.sink.forward(body)
     }
     if (fresh.length === 0 || dryRun) return
+    // The rollout engine reads the failed set as a revert signal: each device gets a new desired
+    // state with its previous model (retained: an offline device converges when it returns).
     const failed = await this.o.store.markFailed(r.id, fresh)
+    await this.o.nudge(r.id)
     const size = Math.max(1, e.cohort.length)
     if (failed / size <= r.gate.failureThreshold || failed < Math.min(r.gate.minSamples, size)) return
     const all = await this.o.store.failed(r.id)

@@ -29,8 +29,6 @@ export interface TelemetryOptions {
   logger: Logger
   registry: Registry
   publishFleetEvent: (body: FleetEventBody) => Promise<void>
-  /** Send one device a rollback command (`to: previous`) with a deterministic id. */
-  sendRollback: (deviceId: string, commandId: string) => Promise<void>
   nudge: (rolloutId: string) => Promise<void>
 }
 
@@ -126,7 +124,6 @@ export function createTelemetry(o: TelemetryOptions): Telemetry {
     live: o.live,
     windows,
     nudge: o.nudge,
-    rollbackDevice: (r, deviceId) => o.sendRollback(deviceId, `${r.id}.${deviceId}.autorollback`),
     onDecision: (action) => {
       decisions.inc({ action })
     },
