@@ -1,9 +1,17 @@
-import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
+import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { attachSignature, unsignedPackage } from '@liquid-edge/protocol'
-import { REDIS_URL, deleteKeys, redisClient, startPlainBroker, uniquePrefix, uniqueRoot, type PlainBroker } from '@liquid-edge/test/harness'
+import {
+  REDIS_URL,
+  deleteKeys,
+  opaquePackage,
+  redisClient,
+  startPlainBroker,
+  uniquePrefix,
+  uniqueRoot,
+  type PlainBroker,
+} from '@liquid-edge/test/harness'
 import { createController, loadConfig, type Controller } from '../src/index.js'
 
 export interface Publisher {
@@ -15,26 +23,15 @@ export function newPublisher(): Publisher {
   return generateKeyPairSync('ed25519')
 }
 
-/** A signed `.liquid` package with a tiny fake model. */
-export function makePackage(pub: Publisher, name: string, version: string, modelBytes = 64): Uint8Array {
-  const model = new Uint8Array(modelBytes).map((_, i) => (i * 7 + version.length) % 256)
-  const unsigned = unsignedPackage(
-    {
-      format: 1,
-      name,
-      version,
-      createdAt: 1,
-      runtime: 'onnx',
-      input: { name: 'x', shape: [1, 2], dtype: 'float32' },
-      output: { name: 'y', shape: [1, 1], dtype: 'float32' },
-      latencyThresholdMs: 5,
-      golden: [{ input: [0, 1], output: [0.5] }],
-      modelSha256: createHash('sha256').update(model).digest('hex'),
-      modelSize: model.byteLength,
-    },
-    model,
-  )
-  return attachSignature(unsigned, new Uint8Array(sign(null, unsigned, pub.privateKey)))
+/** A signed `.liquid` package with a tiny opaque model. */
+export function makePackage(
+  pub: Publisher,
+  name: string,
+  version: string,
+  modelBytes = 64,
+  budgets: { latencyThresholdMs?: number; energyBudgetMw?: number } = {},
+): Uint8Array {
+  return opaquePackage(pub.privateKey, { name, version, modelBytes, ...budgets })
 }
 
 export const ADMIN = 'admin-token-0123456789abcdef'
@@ -46,13 +43,17 @@ export interface Env extends AsyncDisposable {
   bullPrefix: string
   storeDir: string
   publisher: Publisher
-  start(instanceId?: string): Promise<Controller>
+  /** A controller on this env; `overrides` change its configuration. */
+  start(instanceId?: string, overrides?: Record<string, unknown>): Promise<Controller>
   controllers: Controller[]
   close(): Promise<void>
 }
 
-/** A broker on port 0, unique Redis/BullMQ prefixes and topic root, a publisher key, and controllers on demand. */
-export async function testEnv(): Promise<Env> {
+/**
+ * A broker on port 0, unique Redis/BullMQ prefixes and topic root, a publisher key, and
+ * controllers on demand, configured by `base` on top of fast test defaults.
+ */
+export async function testEnv(base: Record<string, unknown> = {}): Promise<Env> {
   const broker = await startPlainBroker()
   const root = uniqueRoot()
   const prefix = uniquePrefix('ctl')
@@ -68,7 +69,7 @@ export async function testEnv(): Promise<Env> {
     storeDir,
     publisher,
     controllers,
-    async start(instanceId) {
+    async start(instanceId, overrides = {}) {
       const config = loadConfig(
         {},
         {
@@ -82,6 +83,8 @@ export async function testEnv(): Promise<Env> {
           adminToken: ADMIN,
           tickMs: 100,
           leaseMs: 1500,
+          ...base,
+          ...overrides,
         },
       )
       const c = await createController({

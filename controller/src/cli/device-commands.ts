@@ -5,20 +5,7 @@ import { CliError, EXIT } from './client.js'
 import type { Context } from './context.js'
 import { ago, table } from './output.js'
 import { parseModelRef } from './parse.js'
-
-interface DeviceView {
-  id: string
-  labels: Record<string, string>
-  online: boolean | null
-  session: number | null
-  phase: string | null
-  generation: number | null
-  active: string | null
-  standby: string | null
-  error: string | null
-  lastTelemetryAt: number | null
-  rollout: string | null
-}
+import type { DeviceView } from '../api/views.js'
 
 function labelsText(l: Record<string, string>): string {
   return Object.entries(l)

@@ -71,12 +71,15 @@ function cohortTable(rows: readonly CohortRow[], system: boolean): string {
   )
 }
 
+const FINISHED = new Set(['completed', 'aborted', 'rolled-back'])
+
+/** The rollout named by id (whatever its state), or the active rollouts on a target selector. */
 async function rolloutsFor(ctx: Context, target: string): Promise<RolloutRow[]> {
   const all = (await ctx.client().call<{ rollouts: RolloutRow[] }>('GET', '/v1/rollouts?limit=100')).rollouts
-  return all.filter((r) => (r.id === target || r.target === target) && !['completed', 'aborted', 'rolled-back'].includes(r.state))
+  return all.filter((r) => r.id === target || (r.target === target && !FINISHED.has(r.state)))
 }
 
-async function frame(ctx: Context, target: string, system: boolean): Promise<{ text: string; data: unknown }> {
+async function frame(ctx: Context, target: string, system: boolean): Promise<{ text: string; finished: boolean; data: unknown }> {
   const api = ctx.client()
   const tele = await api.call<{ cohorts: CohortRow[] }>('GET', '/v1/telemetry?spanMs=60000')
   const rollouts = await rolloutsFor(ctx, target)
@@ -92,7 +95,10 @@ async function frame(ctx: Context, target: string, system: boolean): Promise<{ t
       (states?.results ?? []).map((x) => [x.rule, x.outcome, x.firing ? 'yes' : 'no', n(x.observed, 3), n(x.threshold, 3), x.sampleSize]),
     )
   }
-  return { text, data: { at: Date.now(), cohorts: tele.cohorts, rollouts, rules } }
+  // Watching one rollout by id: the frame that shows it finished is the last.
+  const only = rollouts.length === 1 ? rollouts[0] : undefined
+  const finished = only?.id === target && FINISHED.has(only.state)
+  return { text, finished, data: { at: Date.now(), cohorts: tele.cohorts, rollouts, rules } }
 }
 
 async function updateThresholds(ctx: Context, target: string, file: string): Promise<void> {
@@ -131,7 +137,7 @@ export function registerMonitorCommands(program: Command, ctx: Context): void {
   program
     .command('monitor')
     .description('live view of cohort metrics, rule states and rollout progress')
-    .requiredOption('--target <selector|rollout>', 'a rollout id or the target selector of active rollouts')
+    .requiredOption('--target <selector|rollout>', 'a rollout id (stops when it finishes) or the target selector of active rollouts')
     .option('--duration <seconds>', 'stop after this many seconds', '300')
     .option('--interval <duration>', 'refresh period', '2s')
     .option('--metric <kind>', "'inference' (default) or 'system' (power, temperature, memory)", 'inference')
@@ -154,7 +160,7 @@ export function registerMonitorCommands(program: Command, ctx: Context): void {
           const f = await frame(ctx, o.target, o.metric === 'system')
           if (ctx.json) ctx.io.stdout(`${JSON.stringify(f.data)}\n`)
           else ctx.io.stdout(ctx.io.isTTY ? `\x1b[2J\x1b[H${f.text}` : `${f.text}\n`)
-          if (Date.now() + every > end) return
+          if (f.finished || Date.now() + every > end) return
           await sleep(every)
         }
       },

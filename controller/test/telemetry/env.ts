@@ -1,78 +1,18 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
 import { createCodec, deviceMessage, type TelemetryBody } from '@liquid-edge/protocol'
-import { REDIS_URL, deleteKeys, redisClient, startPlainBroker, uniquePrefix, uniqueRoot, type PlainBroker } from '@liquid-edge/test/harness'
-import { createController, loadConfig, type Controller } from '../../src/index.js'
-import { ADMIN, newPublisher, type Publisher } from '../helpers.js'
+import { testEnv, type Env } from '../helpers.js'
 
-export interface TelemetryEnv extends AsyncDisposable {
-  broker: PlainBroker
-  root: string
-  prefix: string
-  bullPrefix: string
-  publisher: Publisher
-  start(overrides?: Record<string, unknown>, instanceId?: string): Promise<Controller>
-  controllers: Controller[]
-}
+export type TelemetryEnv = Env
 
-/** A broker on port 0, unique prefixes and root, and controllers with shortened telemetry windows. */
-export async function telemetryEnv(base: Record<string, unknown> = {}): Promise<TelemetryEnv> {
-  const broker = await startPlainBroker()
-  const root = uniqueRoot()
-  const prefix = uniquePrefix('tm')
-  const bullPrefix = uniquePrefix('tmb')
-  const storeDir = mkdtempSync(join(tmpdir(), 'lln-tm-'))
-  const controllers: Controller[] = []
-  const env: TelemetryEnv = {
-    broker,
-    root,
-    prefix,
-    bullPrefix,
-    publisher: newPublisher(),
-    controllers,
-    async start(overrides = {}, instanceId) {
-      const config = loadConfig(
-        {},
-        {
-          redisUrl: REDIS_URL,
-          prefix,
-          bullPrefix,
-          mqttUrl: broker.url,
-          root,
-          httpPort: 0,
-          storeDir,
-          adminToken: ADMIN,
-          tickMs: 100,
-          leaseMs: 1500,
-          telemetryBucketMs: 100,
-          telemetryFlushMs: 20,
-          rulesEvalMs: 200,
-          rulesTimeScale: 0.005,
-          ...base,
-          ...overrides,
-        },
-      )
-      const c = await createController({
-        config,
-        publisherKeys: [env.publisher.publicKey],
-        ...(instanceId === undefined ? {} : { instanceId }),
-      })
-      controllers.push(c)
-      return c
-    },
-    async [Symbol.asyncDispose]() {
-      await Promise.all(controllers.map((c) => c.close()))
-      await broker.close()
-      const redis = redisClient()
-      await deleteKeys(redis, prefix)
-      await deleteKeys(redis, bullPrefix)
-      await redis.quit()
-      rmSync(storeDir, { recursive: true, force: true })
-    },
-  }
-  return env
+/** {@link testEnv} with telemetry windows, rule evaluation and rule durations shortened for tests. */
+export function telemetryEnv(base: Record<string, unknown> = {}): Promise<TelemetryEnv> {
+  return testEnv({
+    telemetryBucketMs: 100,
+    telemetryFlushMs: 20,
+    rulesEvalMs: 200,
+    rulesTimeScale: 0.005,
+    ...base,
+  })
 }
 
 export type WindowFn = (deviceId: string, seq: number) => Partial<TelemetryBody> | null
