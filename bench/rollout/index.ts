@@ -12,9 +12,17 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createHash, generateKeyPairSync, sign } from 'node:crypto'
-import { attachSignature, unsignedPackage } from '@liquid-edge/protocol'
-import { REDIS_URL, deleteKeys, redisClient, startPlainBroker, uniquePrefix, uniqueRoot, waitFor } from '@liquid-edge/test/harness'
+import { generateKeyPairSync } from 'node:crypto'
+import {
+  REDIS_URL,
+  deleteKeys,
+  opaquePackage,
+  redisClient,
+  startPlainBroker,
+  uniquePrefix,
+  uniqueRoot,
+  waitFor,
+} from '@liquid-edge/test/harness'
 import { createController, loadConfig } from '@liquid-edge/controller'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -28,26 +36,7 @@ interface FleetCounts {
 const sizes = (process.env.BENCH_SIZES ?? '1000').split(',').map(Number)
 const publisher = generateKeyPairSync('ed25519')
 
-function pkg(version: string): Uint8Array {
-  const model = new Uint8Array(2048).map((_, i) => (i * 31 + version.length) % 256)
-  const unsigned = unsignedPackage(
-    {
-      format: 1,
-      name: 'bench',
-      version,
-      createdAt: 1,
-      runtime: 'onnx',
-      input: { name: 'x', shape: [1, 2], dtype: 'float32' },
-      output: { name: 'y', shape: [1, 1], dtype: 'float32' },
-      latencyThresholdMs: 5,
-      golden: [{ input: [0, 1], output: [0.5] }],
-      modelSha256: createHash('sha256').update(model).digest('hex'),
-      modelSize: model.byteLength,
-    },
-    model,
-  )
-  return attachSignature(unsigned, new Uint8Array(sign(null, unsigned, publisher.privateKey)))
-}
+const pkg = (version: string) => opaquePackage(publisher.privateKey, { name: 'bench', version, modelBytes: 2048 })
 
 async function inBatches<T>(items: readonly T[], size: number, fn: (t: T) => Promise<unknown>): Promise<void> {
   for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn))

@@ -1,6 +1,6 @@
 /** Bench helpers: a controller child process, telemetry publishers, signed model packages. */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createHash, generateKeyPairSync, sign } from 'node:crypto'
+import { generateKeyPairSync } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -8,7 +8,7 @@ import { once } from 'node:events'
 import { createServer, type AddressInfo } from 'node:net'
 import { Aedes } from 'aedes'
 import mqtt, { type MqttClient } from 'mqtt'
-import { attachSignature, createTopics, deviceMessage, unsignedPackage, type TelemetryBody } from '@liquid-edge/protocol'
+import { createTopics, deviceMessage, type TelemetryBody } from '@liquid-edge/protocol'
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const ADMIN = 'bench-admin-token-0123456789'
@@ -163,25 +163,4 @@ export class Publishers {
 
 export function publisherKey() {
   return generateKeyPairSync('ed25519')
-}
-
-export function makePackage(privateKey: ReturnType<typeof publisherKey>['privateKey'], name: string, version: string): Uint8Array {
-  const model = new Uint8Array(64).map((_, i) => (i * 7 + version.length) % 256)
-  const unsigned = unsignedPackage(
-    {
-      format: 1,
-      name,
-      version,
-      createdAt: 1,
-      runtime: 'onnx',
-      input: { name: 'x', shape: [1, 2], dtype: 'float32' },
-      output: { name: 'y', shape: [1, 1], dtype: 'float32' },
-      latencyThresholdMs: 5,
-      golden: [{ input: [0, 1], output: [0.5] }],
-      modelSha256: createHash('sha256').update(model).digest('hex'),
-      modelSize: model.byteLength,
-    },
-    model,
-  )
-  return attachSignature(unsigned, new Uint8Array(sign(null, unsigned, privateKey)))
 }

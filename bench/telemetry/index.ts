@@ -12,8 +12,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import mqtt from 'mqtt'
 import { createTopics } from '@liquid-edge/protocol'
-import { REDIS_URL, deleteKeys, startFakeDevices, uniquePrefix, uniqueRoot, waitFor } from '@liquid-edge/test/harness'
-import { Publishers, makePackage, publisherKey, startBenchBroker, startController, type ControllerProc } from './fleet.js'
+import { REDIS_URL, deleteKeys, opaquePackage, startFakeDevices, uniquePrefix, uniqueRoot, waitFor } from '@liquid-edge/test/harness'
+import { Publishers, publisherKey, startBenchBroker, startController, type ControllerProc } from './fleet.js'
 
 const SIZES = [1000, 10_000]
 /** 1 Hz phase length per fleet size (10,000 devices: shorter, to keep the bench near 2 minutes). */
@@ -103,7 +103,7 @@ async function e2eHz(c: ControllerProc, n: number) {
 async function reaction(c: ControllerProc): Promise<{ fromHoldMs: number; fromFaultMs: number; bucketMs: number; evalMs: number }> {
   const devIds = Array.from({ length: 20 }, (_, i) => `r-${i}`)
   await c.call('POST', '/v1/devices/bulk', { devices: devIds.map((id) => ({ id, labels: { bench: 'reaction' } })) })
-  for (const v of ['1.0.0', '2.0.0']) await c.call('POST', '/v1/models', makePackage(key.privateKey, 'kws', v))
+  for (const v of ['1.0.0', '2.0.0']) await c.call('POST', '/v1/models', opaquePackage(key.privateKey, { name: 'kws', version: v }))
   await using devices = await startFakeDevices({ url: broker.url, root }, devIds)
   const v1 = await c.call<{ id: string }>('POST', '/v1/rollouts', {
     model: { name: 'kws', version: '1.0.0' },

@@ -33,6 +33,41 @@ export interface FakePackage {
   manifest: PackageManifestInput
 }
 
+export interface OpaquePackageOptions {
+  name: string
+  version: string
+  /** Size of the model bytes. @defaultValue 64 */
+  modelBytes?: number
+  latencyThresholdMs?: number
+  energyBudgetMw?: number
+}
+
+/**
+ * A signed `.liquid` package around opaque model bytes (different per version): for the
+ * controller's side, where packages are stored, served and rolled out but no model runs.
+ */
+export function opaquePackage(privateKey: KeyObject, o: OpaquePackageOptions): Uint8Array {
+  const model = new Uint8Array(o.modelBytes ?? 64).map((_, i) => (i * 7 + o.version.length) % 256)
+  const unsigned = unsignedPackage(
+    {
+      format: 1,
+      name: o.name,
+      version: o.version,
+      createdAt: 1,
+      runtime: 'onnx',
+      input: { name: 'x', shape: [1, 2], dtype: 'float32' },
+      output: { name: 'y', shape: [1, 1], dtype: 'float32' },
+      latencyThresholdMs: o.latencyThresholdMs ?? 5,
+      ...(o.energyBudgetMw === undefined ? {} : { energyBudgetMw: o.energyBudgetMw }),
+      golden: [{ input: [0, 1], output: [0.5] }],
+      modelSha256: createHash('sha256').update(model).digest('hex'),
+      modelSize: model.byteLength,
+    },
+    model,
+  )
+  return attachSignature(unsigned, new Uint8Array(sign(null, unsigned, privateKey)))
+}
+
 /** A real, signed `.liquid` package whose model a {@link FakeDriver} runs. */
 export function buildFakePackage(privateKey: KeyObject, options: FakePackageOptions): FakePackage {
   const spec = options.spec ?? { scale: 2, bias: 1 }

@@ -7,10 +7,12 @@ export { startTestBroker, provisionTestCredential, credentialOptions, TEST_SCRYP
 export { FakeDriver, fakeModelBytes, runFakeModel, type FakeDriverOptions, type FakeFaults, type FakeModelSpec } from './fake-driver.js'
 export {
   buildFakePackage,
+  opaquePackage,
   publisherKeyPair,
   startArtifactServer,
   type ArtifactServer,
   type FakePackage,
   type FakePackageOptions,
+  type OpaquePackageOptions,
 } from './agent.js'
 export { startAgentFleet, type AgentFleet, type AgentFleetOptions, type FleetDeviceSpec } from './runbook.js'
