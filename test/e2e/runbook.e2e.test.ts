@@ -3,40 +3,49 @@
  * liquid-agent simulate and liquid-lln, on the machine's Redis. One sandbox serves the scenarios
  * in order, as an operator would run them on one fleet.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import * as z from 'zod'
-import { REDIS_URL, uniquePrefix, waitFor } from '@liquid-edge/test/harness'
-import { listDevices, waitForFleet } from '../sandbox/fleet.js'
-import { run } from '../sandbox/processes.js'
-import { startSandbox, type Sandbox } from '../sandbox/sandbox.js'
+import { waitFor } from '@liquid-edge/test/harness'
+import type { Sandbox } from '../sandbox/sandbox.js'
+import { MODEL, startScenario, type Operator, type Scenario } from './operator.js'
 
-const MODEL = 'cfc-sense'
 const ALL = 'env in (staging,production)'
 let sandbox: Sandbox
-let dir: string
+let op: Operator
+const lln = (args: string[]) => op.lln(args)
+const versions = () => op.versions()
 
-const lln = (args: string[], timeoutMs = 180_000) => run('liquid-lln', args, { env: sandbox.cliEnv, timeoutMs })
-const RolloutSchema = z.looseObject({
-  id: z.string(),
-  state: z.string(),
-  counts: z.looseObject({ cohort: z.number(), succeeded: z.number() }),
+const VerifyReportSchema = z.looseObject({
+  verdict: z.string(),
+  results: z.array(
+    z.object({
+      deviceId: z.string(),
+      hardware: z.string(),
+      modelVersion: z.string(),
+      passed: z.boolean(),
+      checks: z.array(z.looseObject({ name: z.string(), passed: z.boolean(), observed: z.number().nullable() })),
+    }),
+  ),
 })
-async function rollout(id: string) {
-  return RolloutSchema.parse(JSON.parse((await lln(['--json', 'rollout', 'show', id])).stdout))
-}
-async function versions(): Promise<Record<string, string | null>> {
-  return Object.fromEntries((await listDevices(sandbox)).map((d) => [d.id, d.active]))
+const MonitorFrameSchema = z.object({
+  at: z.number(),
+  cohorts: z.array(z.looseObject({ cohort: z.string() })),
+  rollouts: z.array(z.looseObject({ id: z.string(), state: z.string(), step: z.number() })),
+  rules: z.record(z.string(), z.array(z.looseObject({ rule: z.string(), outcome: z.string() }))),
+})
+const SlotsSchema = z.looseObject({
+  results: z.array(z.looseObject({ slots: z.array(z.looseObject({ role: z.string(), model: z.looseObject({ version: z.string() }) })) })),
+})
+/** The model slots a device reports, asked through `liquid-lln status --metric slots`. */
+async function deviceSlots(id: string): Promise<{ role: string; version: string }[]> {
+  const r = await lln(['--json', 'status', '--target', id, '--metric', 'slots'])
+  expect(r.code, r.stdout + r.stderr).toBe(0)
+  return (SlotsSchema.parse(JSON.parse(r.stdout)).results[0]?.slots ?? []).map((s) => ({ role: s.role, version: s.model.version }))
 }
 
+let scenario: Scenario
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'lln-e2e-'))
-  sandbox = await startSandbox({
-    redisUrl: REDIS_URL,
-    dir,
-    prefix: uniquePrefix('e2e'),
+  scenario = await startScenario('runbook', {
     fleet: [
       { idPrefix: 'e2e-stm32', count: 4, profile: 'stm32h743', labels: { env: 'staging', hw: 'stm32h743' } },
       { idPrefix: 'e2e-edge', count: 4, profile: 'x86-edge', labels: { env: 'production', hw: 'x86-edge' } },
@@ -45,13 +54,10 @@ beforeAll(async () => {
     rulesTimeScale: 0.05,
     rulesEvalMs: 500,
   })
-  await waitForFleet(sandbox, 8, () => undefined)
+  ;({ sandbox, op } = scenario)
 }, 240_000)
 
-afterAll(async () => {
-  await sandbox.close()
-  if (process.env.LLN_E2E_KEEP === undefined) rmSync(dir, { recursive: true, force: true })
-}, 60_000)
+afterAll(() => scenario.close(), 60_000)
 
 describe('the deployment runbook on a simulated fleet', () => {
   it('deploys to the whole fleet and verifies it (smoke)', async () => {
@@ -76,10 +82,27 @@ describe('the deployment runbook on a simulated fleet', () => {
     expect(JSON.parse(verified.stdout)).toMatchObject({ verdict: 'pass' })
   }, 240_000)
 
-  it('rolls out 25% then 100% of every hardware class', async () => {
-    const r = await lln([
-      '--json',
-      'deploy',
+  it('deploys to the staging stm32h743 devices and passes the integration suite there', async () => {
+    const target = 'env=staging,hw=stm32h743'
+    const deployed = await lln(['deploy', '--target', target, '--model', `${MODEL}@1.1.0`, '--strategy', 'all', '--trial', '2s', '--wait'])
+    expect(deployed.code, deployed.stderr).toBe(0)
+    for (const [id, active] of Object.entries(await versions()))
+      expect(active, id).toBe(id.startsWith('e2e-stm32') ? `${MODEL}@1.1.0` : `${MODEL}@1.0.0`)
+    const verified = await lln(['--json', 'verify', '--target', target, '--test-suite', 'integration'])
+    const report = VerifyReportSchema.parse(JSON.parse(verified.stdout))
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0)
+    expect(report.verdict).toBe('pass')
+    expect(report.results.map((r) => [r.hardware, r.modelVersion])).toEqual(Array(4).fill(['stm32h743', '1.1.0']))
+    // Every device judged its energy against the budget at its own workload, none skipped it.
+    for (const r of report.results)
+      expect(
+        r.checks.find((c) => c.name === 'energy'),
+        r.deviceId,
+      ).toMatchObject({ passed: true, observed: expect.any(Number) as unknown })
+  }, 240_000)
+
+  it('rolls out 25% then 100% of every hardware class while monitor follows it', async () => {
+    const { id } = await op.deploy([
       '--target',
       ALL,
       '--model',
@@ -89,14 +112,25 @@ describe('the deployment runbook on a simulated fleet', () => {
       '--stratify',
       'hw',
       '--bake',
-      '2s',
+      '3s',
       '--trial',
       '2s',
-      '--wait',
-      '--timeout',
-      '3m',
     ])
-    expect(r.code, r.stderr).toBe(0)
+    // monitor, given the rollout's id, follows it and stops by itself when it finishes.
+    const monitor = await lln(['--json', 'monitor', '--target', id, '--interval', '500ms', '--duration', '170'])
+    expect(monitor.code, monitor.stderr).toBe(0)
+    const frames = monitor.stdout
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => MonitorFrameSchema.parse(JSON.parse(line)))
+    const mine = frames.map((f) => f.rollouts.find((r) => r.id === id)).filter((r) => r !== undefined)
+    expect(mine.at(-1)?.state).toBe('completed')
+    // It showed the rollout at its first step (the 25% of each class) before the second.
+    expect(mine.some((r) => r.step === 0 && r.state !== 'completed')).toBe(true)
+    expect(mine.findIndex((r) => r.step === 1)).toBeGreaterThan(mine.findIndex((r) => r.step === 0))
+    // … with its rules' states and the fleet's cohorts.
+    expect(frames.some((f) => (f.rules[id] ?? []).some((rule) => rule.rule === 'latency'))).toBe(true)
+    expect(frames.some((f) => f.cohorts.some((c) => c.cohort.includes('1.1.0')))).toBe(true)
     expect(Object.values(await versions())).toEqual(Array(8).fill(`${MODEL}@1.1.0`))
   }, 240_000)
 
@@ -106,6 +140,10 @@ describe('the deployment runbook on a simulated fleet', () => {
     const now = await versions()
     for (const [id, active] of Object.entries(now))
       expect(active, id).toBe(id.startsWith('e2e-stm32') ? `${MODEL}@1.0.0` : `${MODEL}@1.1.0`)
+    // Repeating it changes nothing: those devices are where the rollback sent them.
+    const repeated = await lln(['rollback', '--target', 'env=staging', '--to-previous', '--wait', '--timeout', '1m'])
+    expect(repeated.code, repeated.stderr).toBe(0)
+    expect(await versions()).toEqual(now)
     // Rolling back to that version again touches nothing: every staging device is already there.
     const again = await lln(['rollback', '--target', 'env=staging', '--to-version', '1.0.0', '--model', MODEL, '--wait', '--timeout', '1m'])
     expect(again.code, again.stderr).toBe(0)
@@ -113,9 +151,7 @@ describe('the deployment runbook on a simulated fleet', () => {
   }, 240_000)
 
   it('resumes a rollout when the controller is killed mid-step', async () => {
-    const started = await lln([
-      '--json',
-      'deploy',
+    const { id } = await op.deploy([
       '--target',
       'env=staging',
       '--model',
@@ -127,12 +163,10 @@ describe('the deployment runbook on a simulated fleet', () => {
       '--trial',
       '2s',
     ])
-    expect(started.code, started.stderr).toBe(0)
-    const { id } = RolloutSchema.parse(JSON.parse(started.stdout))
     let last: unknown
     await waitFor(
       async () => {
-        const r = await rollout(id)
+        const r = await op.rollout(id)
         last = r
         return r.counts.succeeded > 0
       },
@@ -141,20 +175,18 @@ describe('the deployment runbook on a simulated fleet', () => {
       throw new Error(`${String(err)}; rollout: ${JSON.stringify(last)}`)
     })
     await sandbox.restartController(true)
-    const done = await waitFor(async () => ((await rollout(id)).state === 'completed' ? true : null), {
+    const done = await waitFor(async () => ((await op.rollout(id)).state === 'completed' ? true : null), {
       timeoutMs: 180_000,
       what: 'the rollout to complete after the restart',
     })
     expect(done).toBe(true)
-    const final = await rollout(id)
+    const final = await op.rollout(id)
     for (const [deviceId, active] of Object.entries(await versions()))
       expect(active, `${deviceId} after ${JSON.stringify(final)}`).toBe(`${MODEL}@1.1.0`)
   }, 300_000)
 
   it('rolls a latency regression back automatically, with the evidence in the audit stream', async () => {
-    const started = await lln([
-      '--json',
-      'deploy',
+    const { id } = await op.deploy([
       '--target',
       ALL,
       '--model',
@@ -168,35 +200,15 @@ describe('the deployment runbook on a simulated fleet', () => {
       '--trial',
       '2s',
     ])
-    expect(started.code, started.stderr).toBe(0)
-    const { id } = RolloutSchema.parse(JSON.parse(started.stdout))
-    await waitFor(
-      async () => {
-        const r = await rollout(id)
-        return r.counts.cohort > 0 && r.counts.succeeded >= r.counts.cohort
-      },
-      { timeoutMs: 120_000, what: 'the first step to succeed' },
-    )
+    await op.firstStepSucceeded(id)
     // 2.0.0 regresses: every inference of that version (only) gets 10x slower on the simulated devices.
-    for (const url of Object.values(sandbox.control)) {
-      const res = await fetch(`${url}/faults`, {
-        method: 'POST',
-        body: JSON.stringify({ percent: 100, set: { latencyFactor: 10, modelVersion: '2.0.0' } }),
-      })
-      expect(res.ok).toBe(true)
-    }
-    await waitFor(async () => (await rollout(id)).state === 'rolled-back', {
+    await op.faults({ latencyFactor: 10, modelVersion: '2.0.0' })
+    await waitFor(async () => (await op.rollout(id)).state === 'rolled-back', {
       timeoutMs: 120_000,
       what: 'the latency rule to roll the rollout back',
     })
-    const events = await lln(['--json', 'events', '--rollout', id])
-    expect(events.code, events.stderr).toBe(0)
-    // One JSON event per line: the decision names the rule and carries its evidence.
-    const decisions = events.stdout
-      .split('\n')
-      .filter((line) => line.trim() !== '')
-      .map((line) => JSON.parse(line) as { event: string; evidence?: { rule: string; devices: string[]; sampleSize: number } })
-      .filter((e) => e.event === 'decision')
+    // The decision names the rule and carries its evidence.
+    const decisions = (await op.events(id)).filter((e) => e.event === 'decision')
     expect(decisions).toHaveLength(1)
     expect(decisions[0]?.evidence?.rule).toMatch(/latency/)
     expect(decisions[0]?.evidence?.devices.length).toBeGreaterThan(0)
@@ -205,4 +217,53 @@ describe('the deployment runbook on a simulated fleet', () => {
       what: 'the canary devices to leave 2.0.0',
     })
   }, 420_000)
+
+  it('stages a blue-green candidate beside the running model, verifies it there, switches, then decommissions the old one', async () => {
+    await op.faults(null)
+    const back = await lln(['rollback', '--target', 'env=staging', '--to-version', '1.0.0', '--model', MODEL, '--wait', '--timeout', '2m'])
+    expect(back.code, back.stdout + back.stderr).toBe(0)
+    const before = await versions()
+    const staging = Object.keys(before).filter((id) => id.startsWith('e2e-stm32'))
+    const one = staging[0] ?? 'no staging device'
+    const staged = await lln([
+      'deploy',
+      '--target',
+      'env=staging',
+      '--model',
+      `${MODEL}@1.1.0`,
+      '--strategy',
+      'blue-green',
+      '--name',
+      'staging-green',
+      '--trial',
+      '2s',
+      '--wait',
+      '--timeout',
+      '3m',
+    ])
+    expect(staged.code, staged.stdout + staged.stderr).toBe(0)
+    // Staged beside the running model: nothing switched yet.
+    expect(await versions()).toEqual(before)
+    expect(await deviceSlots(one)).toEqual(
+      expect.arrayContaining([
+        { role: 'active', version: '1.0.0' },
+        { role: 'staged', version: '1.1.0' },
+      ]),
+    )
+    // verify runs on the staged candidate, with the budgets of its package.
+    const verified = await lln(['--json', 'verify', '--target', 'env=staging', '--test-suite', 'integration'])
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0)
+    const report = VerifyReportSchema.parse(JSON.parse(verified.stdout))
+    expect(report.results.map((r) => r.modelVersion)).toEqual(Array(4).fill('1.1.0'))
+
+    const switched = await lln(['switch', '--from', 'staging-blue', '--to', 'staging-green', '--wait', '--timeout', '3m'])
+    expect(switched.code, switched.stdout + switched.stderr).toBe(0)
+    for (const [id, active] of Object.entries(await versions()))
+      expect(active, id).toBe(id.startsWith('e2e-stm32') ? `${MODEL}@1.1.0` : before[id])
+    expect(await deviceSlots(one)).toEqual(expect.arrayContaining([{ role: 'previous', version: '1.0.0' }]))
+
+    const freed = await lln(['--json', 'decommission', '--target', 'env=staging'])
+    expect(freed.code, freed.stdout + freed.stderr).toBe(0)
+    for (const id of staging) expect(await deviceSlots(id), id).toEqual([{ role: 'active', version: '1.1.0' }])
+  }, 300_000)
 })

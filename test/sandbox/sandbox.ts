@@ -15,6 +15,8 @@ export interface FleetGroup {
   count: number
   profile: 'stm32h743' | 'cortex-a53' | 'x86-edge'
   labels: Record<string, string>
+  /** Inferences per second per device (the simulator's default when unset). */
+  rate?: number
 }
 
 export interface SandboxOptions {
@@ -50,6 +52,10 @@ export interface Sandbox extends AsyncDisposable {
   readonly services: Service[]
   /** Stop the controller (SIGKILL when `crash`) and start a new one on the same state. */
   restartController(crash?: boolean): Promise<void>
+  /** Stop one fleet group's process: its devices go offline (their Last Wills). */
+  stopFleet(idPrefix: string): Promise<void>
+  /** Start a stopped fleet group again, on the same device state and credentials. */
+  startFleet(idPrefix: string): void
   /** Environment for `liquid-lln` (LLN_API_URL, LLN_TOKEN). */
   readonly cliEnv: Record<string, string>
   close(): Promise<void>
@@ -95,9 +101,20 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     mkdirSync(modelsDir, { recursive: true })
     say(`fresh sandbox in ${dir}${cleared > 0 ? ` (cleared ${cleared} keys of the previous one)` : ''}`)
 
-    const demo = await run('liquid-agent', ['model', 'demo', '--out', modelsDir, '--key', join(dir, 'publisher.pem')])
+    // One package per version serves every hardware class of the fleet: budgets fit them all.
+    const profiles = [...new Set(options.fleet.map((g) => g.profile))].join(',')
+    const demo = await run('liquid-agent', [
+      'model',
+      'demo',
+      '--out',
+      modelsDir,
+      '--key',
+      join(dir, 'publisher.pem'),
+      '--profile',
+      profiles,
+    ])
     if (demo.code !== 0) throw new Error(`could not build the demo models:\n${demo.stderr}`)
-    say('built and signed the demo models (cfc-sense 1.0.0, 1.1.0, 2.0.0)')
+    say(`built and signed the demo models (cfc-sense 1.0.0, 1.1.0, 2.0.0; budgets for ${profiles})`)
 
     const ports = {
       mqtt: await freePort(options.ports?.mqtt ?? 0),
@@ -150,7 +167,13 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       LLN_PUBLISHER_KEYS: join(modelsDir, 'publisher.pub.pem'),
       LLN_ADMIN_TOKEN: token,
       LLN_TICK_MS: '500',
-      ...(options.rulesTimeScale === undefined ? {} : { LLN_RULES_TIME_SCALE: String(options.rulesTimeScale) }),
+      // Shortened rules judge shortened buckets (10 s by default), or a 3 s window would wait for 10 s ones.
+      ...(options.rulesTimeScale === undefined
+        ? {}
+        : {
+            LLN_RULES_TIME_SCALE: String(options.rulesTimeScale),
+            LLN_TELEMETRY_BUCKET_MS: String(Math.max(500, Math.round(10_000 * options.rulesTimeScale))),
+          }),
       ...(options.rulesEvalMs === undefined ? {} : { LLN_RULES_EVAL_MS: String(options.rulesEvalMs) }),
       LLN_LOG_LEVEL: 'info',
     }
@@ -174,34 +197,51 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     const cliEnv = { LLN_API_URL: apiUrl, LLN_TOKEN: token }
 
     const control: Record<string, string> = {}
-    for (const group of options.fleet) {
-      const controlPort = await freePort()
-      control[group.idPrefix] = `http://127.0.0.1:${controlPort}`
+    const controlPorts = new Map<string, number>()
+    const fleets = new Map<string, Service>()
+    const launchFleet = (group: FleetGroup): void => {
+      const controlPort = controlPorts.get(group.idPrefix) ?? 0
       const labels = Object.entries(group.labels)
         .map(([k, v]) => `${k}=${v}`)
         .join(',')
-      services.push(
-        startService(
-          `fleet-${group.idPrefix}`,
-          'liquid-agent',
-          [
-            'simulate',
-            ...['--count', String(group.count), '--profile', group.profile, '--labels', labels, '--id-prefix', group.idPrefix],
-            ...[
-              '--broker',
-              mqttUrl,
-              '--state-dir',
-              join(dir, 'devices', group.idPrefix),
-              '--publisher-key',
-              join(modelsDir, 'publisher.pub.pem'),
-            ],
-            ...['--controller-url', apiUrl, '--controller-token', token, '--auth', external === undefined ? 'provision' : 'none'],
-            ...['--credentials-file', join(dir, `credentials-${group.idPrefix}.txt`), '--control-port', String(controlPort)],
-            ...(options.telemetryWindowMs === undefined ? [] : ['--telemetry-window-ms', String(options.telemetryWindowMs)]),
-          ],
-          { logDir, cwd: dir, env: { LLN_LOG_LEVEL: 'warn' } },
-        ),
+      const service = startService(
+        `fleet-${group.idPrefix}`,
+        'liquid-agent',
+        [
+          'simulate',
+          ...['--count', String(group.count), '--profile', group.profile, '--labels', labels, '--id-prefix', group.idPrefix],
+          ...['--broker', mqttUrl, '--root', root, '--state-dir', join(dir, 'devices', group.idPrefix)],
+          ...['--publisher-key', join(modelsDir, 'publisher.pub.pem')],
+          ...['--controller-url', apiUrl, '--controller-token', token, '--auth', external === undefined ? 'provision' : 'none'],
+          ...['--credentials-file', join(dir, `credentials-${group.idPrefix}.txt`), '--control-port', String(controlPort)],
+          ...(options.telemetryWindowMs === undefined ? [] : ['--telemetry-window-ms', String(options.telemetryWindowMs)]),
+          ...(group.rate === undefined ? [] : ['--rate', String(group.rate)]),
+        ],
+        { logDir, cwd: dir, env: { LLN_LOG_LEVEL: 'warn' } },
       )
+      services.push(service)
+      fleets.set(group.idPrefix, service)
+    }
+    const groupOf = (idPrefix: string): FleetGroup => {
+      const group = options.fleet.find((g) => g.idPrefix === idPrefix)
+      if (group === undefined) throw new Error(`no fleet group '${idPrefix}' in this sandbox`)
+      return group
+    }
+    for (const group of options.fleet) {
+      const port = await freePort()
+      controlPorts.set(group.idPrefix, port)
+      control[group.idPrefix] = `http://127.0.0.1:${port}`
+      launchFleet(group)
+    }
+    const stopFleet = async (idPrefix: string): Promise<void> => {
+      const service = fleets.get(groupOf(idPrefix).idPrefix)
+      if (service === undefined) return
+      fleets.delete(idPrefix)
+      await service.stop()
+      services.splice(services.indexOf(service), 1)
+    }
+    const startFleet = (idPrefix: string): void => {
+      if (!fleets.has(idPrefix)) launchFleet(groupOf(idPrefix))
     }
     const total = options.fleet.reduce((n, g) => n + g.count, 0)
     say(
@@ -227,6 +267,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       control,
       services,
       restartController,
+      stopFleet,
+      startFleet,
       cliEnv,
       close,
       [Symbol.asyncDispose]: close,
