@@ -83,6 +83,37 @@ describe('rollout engine against fake devices', () => {
     for (const d of devices) expect(d.active?.sha256).toBe(v1.sha256)
   })
 
+  it('a rollback of part of a rollout stops it: its other pending devices go back too, not left on a release nobody watches', async () => {
+    await using env = await testEnv()
+    const c = await env.start()
+    const { ids, v1 } = await setupFleet(c, env, 4)
+    // The rpi4 devices (odd) install the release; the stm32 ones (even) have not answered yet.
+    await using devices = await startFakeDevices({ url: env.broker.url, root: env.root, initialModel: v1 }, ids, (id) =>
+      ['dev-0', 'dev-2'].includes(id) ? { behaviour: 'silent' } : {},
+    )
+    const r = await c.rollouts.deploy({ model: { name: 'kws', version: '2.0.0' }, target: 'env=staging', strategy: 'all' })
+    await waitFor(() => devices.every((d) => d.desiredSeen.length === 1) && devices[1]?.active?.version === '2.0.0', {
+      what: 'desired delivered',
+    })
+    // The operator rolls back one hardware class while the rollout is still waiting for the other.
+    const rb = await c.rollouts.rollback({ target: 'hw=rpi4', toPrevious: true })
+    expect(rb.rollout?.devices?.sort()).toEqual(['dev-1', 'dev-3'])
+    await waitFor(async () => (await c.repo.get(r.id)).finalized, { what: 'superseded rollout finalized' })
+    await waitFor(async () => (await c.repo.desired(ids)).every((d) => d?.sha256 === v1.sha256), {
+      what: 'every device told to run 1.0.0 again',
+    })
+    const progress = await c.repo.progress(r.id)
+    for (const id of ['dev-0', 'dev-2'])
+      expect(progress.get(id)).toMatchObject({
+        outcome: 'failed',
+        reverted: true,
+        error: `superseded by ${rb.rollout?.id ?? ''}; sent back to 1.0.0`,
+      })
+    // The rollback sent its own devices back once; the stopped rollout did not send them a second time.
+    const byRollback = await c.repo.desired(['dev-1', 'dev-3'])
+    expect(byRollback.map((d) => d?.rolloutId)).toEqual([rb.rollout?.id, rb.rollout?.id])
+  })
+
   it('a new rollout over busy devices is refused unless it supersedes', async () => {
     await using env = await testEnv()
     const c = await env.start()

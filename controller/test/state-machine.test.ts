@@ -66,6 +66,7 @@ function device(
     progress: null,
     lockedByOther: false,
     currentSha: SHA_OLD,
+    desiredBy: null,
     plan: null,
     reported: rep === null ? null : { generation: 0, phase: 'active', active: OLD, staged: null, error: null, ...rep },
   }
@@ -145,6 +146,26 @@ describe('rollout state machine', () => {
     const again = step(first.next, { devices, signals }, 30, progress)
     expect(again.effects.filter((e) => e.type === 'revert')).toEqual([])
     expect(again.next.counts).toMatchObject({ succeeded: 2, failed: 1 })
+  })
+
+  it('a stopped rollout sends back the devices it still waits for, except those another rollout has taken over', () => {
+    const pending = ['d0', 'd1', 'd2', 'd3']
+    const progress = new Map(pending.map((id) => [id, dispatched(id)]))
+    const devices = [
+      { ...device('d0'), desiredBy: 'r1' },
+      { ...device('d1'), desiredBy: 'r1', lockedByOther: true }, // the superseding rollout's, not yet dispatched
+      { ...device('d2'), desiredBy: 'r2' }, // the superseding rollout's, already sent its desired state
+      { ...device('d3'), desiredBy: 'r1' },
+    ]
+    progress.set('d3', { ...dispatched('d3'), outcome: 'succeeded', outcomeAt: 5 })
+    const reverts = (r: Rollout) => step(r, { devices, signals: [] }, 10, progress).effects.filter((e) => e.type === 'revert')
+    expect(reverts(rollout({ state: 'rolled-back', reason: 'superseded by r2' }))).toEqual([
+      { type: 'revert', deviceId: 'd0', to: OLD, reason: 'superseded by r2' },
+    ])
+    expect(reverts(rollout({ state: 'aborted', reason: 'aborted by operator' }))).toEqual([
+      { type: 'revert', deviceId: 'd0', to: OLD, reason: 'aborted' },
+    ])
+    expect(reverts(rollout({ state: 'completed' }))).toEqual([])
   })
 
   it('step counts a device as silent when the step deadline passes without an answer', () => {

@@ -23,6 +23,8 @@ export interface DeviceObservation {
   lockedByOther: boolean
   /** The model sha the device runs or was last told to run. */
   currentSha: string | null
+  /** The rollout that wrote the device's current desired state (null: none, or written by hand). */
+  desiredBy: string | null
   /** Rollbacks: where this device goes back to. */
   plan: PlanEntry | null
 }

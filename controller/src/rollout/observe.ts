@@ -58,6 +58,7 @@ export async function observe(d: ObserveDeps, r: Rollout): Promise<{ obs: Observ
       reported: reportedView(rep),
       lockedByOther: lock !== null && lock !== r.id && activeSet.has(lock),
       currentSha: currentSha(desired[i] ?? null, rep),
+      desiredBy: desired[i]?.rolloutId ?? null,
       plan: plan?.get(id) ?? null,
     }
   })

@@ -12,9 +12,7 @@ import type { StepSpec } from './membership.js'
 import { DeployRequestSchema, RollbackRequestSchema, SwitchRequestSchema, type DeployRequest, type RollbackRequest } from './requests.js'
 import type { RolloutRepo } from './repo.js'
 import { planRollback } from './rollback-plan.js'
-import { TERMINAL_STATES, ZERO_COUNTS, type Rollout, type RolloutState } from './types.js'
-
-export const SUPERSEDED = 'superseded by '
+import { SUPERSEDED, TERMINAL_STATES, ZERO_COUNTS, type Rollout, type RolloutState } from './types.js'
 
 export interface RolloutServiceDeps {
   repo: RolloutRepo
@@ -144,8 +142,9 @@ export class RolloutService {
       pendingRollback: false,
       acceptedFailures: 0,
     }
-    await this.supersede(conflicting, id, 'aborted')
+    // Created first, so the rollouts it replaces find their devices locked by it when they stop.
     await this.start(r, ids)
+    await this.supersede(conflicting, id, 'aborted')
     return r
   }
 
@@ -233,19 +232,6 @@ export class RolloutService {
     const owners = await this.conflicts(ids, null)
     const now = this.d.clock.now()
     const id = deterministicId ?? `rb-${randomUUID().slice(0, 13)}`
-    await this.supersede(owners, id, 'rolled-back')
-    if (of !== null && !owners.includes(of.id) && !TERMINAL_STATES.has(of.state)) await this.supersede([of.id], id, 'rolled-back')
-    if (of?.state === 'completed') {
-      const reason = `rolled back by ${id}`
-      await this.d.repo.update(
-        of.id,
-        (cur) => ({
-          next: { ...cur, state: 'rolled-back', reason },
-          events: [this.event(cur, 'rollout-rolled-back', reason, 'rolled-back')],
-        }),
-        now,
-      )
-    }
     const r: Rollout = {
       id,
       name: null,
@@ -285,6 +271,20 @@ export class RolloutService {
     }
     await this.d.repo.setPlan(id, plan)
     await this.start(r, ids)
+    // After its creation, so the rollouts it replaces find these devices locked by it when they stop.
+    await this.supersede(owners, id, 'rolled-back')
+    if (of !== null && !owners.includes(of.id) && !TERMINAL_STATES.has(of.state)) await this.supersede([of.id], id, 'rolled-back')
+    if (of?.state === 'completed') {
+      const reason = `rolled back by ${id}`
+      await this.d.repo.update(
+        of.id,
+        (cur) => ({
+          next: { ...cur, state: 'rolled-back', reason },
+          events: [this.event(cur, 'rollout-rolled-back', reason, 'rolled-back')],
+        }),
+        now,
+      )
+    }
     await this.d.link
       .publishFleetEvent(this.event(r, 'rollback-issued', `rollback of ${ids.length} devices${of === null ? '' : ` (rollout ${of.id})`}`))
       .catch(() => undefined)

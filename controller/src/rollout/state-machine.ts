@@ -1,7 +1,16 @@
 import { type Effect } from './effects.js'
 import { cohortOf, type Member } from './membership.js'
 import type { DeviceObservation, Observations } from './observations.js'
-import { TERMINAL_STATES, newProgress, type Counts, type DeviceProgress, type ModelSummary, type Outcome, type Rollout } from './types.js'
+import {
+  SUPERSEDED,
+  TERMINAL_STATES,
+  newProgress,
+  type Counts,
+  type DeviceProgress,
+  type ModelSummary,
+  type Outcome,
+  type Rollout,
+} from './types.js'
 
 export interface StepResult {
   next: Rollout
@@ -168,11 +177,15 @@ function switching(r: Rollout, obs: Observations, progress: Progress, now: numbe
 }
 
 function finalize(r: Rollout, obs: Observations, progress: Progress, effects: Effect[]): void {
-  // A superseded rollout leaves its devices to the rollout that replaced it.
-  if (r.state === 'aborted' && !(r.reason ?? '').startsWith('superseded by ')) {
+  // A stopped rollout (aborted, or superseded by a deploy or rollback) sends the devices it was
+  // still waiting for back to the model they ran, so none is left on a release nobody watches. A
+  // device another rollout has taken over (locked by it, or sent a desired state since) is its.
+  const superseded = (r.reason ?? '').startsWith(SUPERSEDED)
+  if (r.state === 'aborted' || superseded) {
     for (const d of obs.devices) {
       const p = progress.get(d.id)
-      if (p?.outcome === 'pending' && p.from !== null) effects.push({ type: 'revert', deviceId: d.id, to: p.from, reason: 'aborted' })
+      if (p?.outcome !== 'pending' || p.from === null || d.lockedByOther || d.desiredBy !== r.id) continue
+      effects.push({ type: 'revert', deviceId: d.id, to: p.from, reason: superseded ? (r.reason ?? 'superseded') : 'aborted' })
     }
   }
   if (r.pendingRollback) effects.push({ type: 'rollback-rollout', reason: r.reason ?? 'gate tripped' })

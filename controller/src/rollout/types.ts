@@ -26,6 +26,9 @@ export const RolloutStateSchema = z.enum(ROLLOUT_STATES)
 export type RolloutState = z.infer<typeof RolloutStateSchema>
 export const TERMINAL_STATES: ReadonlySet<RolloutState> = new Set(['completed', 'aborted', 'rolled-back'])
 
+/** How the reason of a rollout replaced by another begins (`superseded by <id>`). */
+export const SUPERSEDED = 'superseded by '
+
 /** When a step may proceed, and what a failing step does. Silent devices count as failures. */
 export const GateSchema = z.strictObject({
   /** Share of the cohort that must succeed. @defaultValue 0.9 */
