@@ -1,10 +1,10 @@
 import type { LiveStore } from '../registry/live.js'
 import type { RolloutRepo } from '../rollout/repo.js'
 import type { Rollout } from '../rollout/types.js'
-import type { WindowStore } from '../telemetry/window-store.js'
+import type { DeviceShare, WindowStore } from '../telemetry/window-store.js'
 import { evaluateDeviceRule, evaluateRule, limitOf, tippingDevices, type DeviceFacts, type RuleResult } from './evaluate.js'
 import { isDeviceRule, type Rule } from './rule.js'
-import { narrowStats } from '../telemetry/window-stats.js'
+import { SHARE_KEYS, narrowStats } from '../telemetry/window-stats.js'
 
 export interface GatherDeps {
   repo: RolloutRepo
@@ -68,6 +68,20 @@ async function deviceFacts(d: GatherDeps, cohort: readonly [string, number][]): 
   }))
 }
 
+/** Each device's shares summed over the buckets from `fromBucket` to `toBucket`. */
+function sumShares(byBucket: ReadonlyMap<number, readonly DeviceShare[]>, fromBucket: number, toBucket: number): DeviceShare[] {
+  const out = new Map<string, DeviceShare>()
+  for (const [bucket, shares] of byBucket) {
+    if (bucket < fromBucket || bucket > toBucket) continue
+    for (const s of shares) {
+      const d = out.get(s.deviceId)
+      if (d === undefined) out.set(s.deviceId, { ...s })
+      else for (const k of SHARE_KEYS) d[k] += s[k]
+    }
+  }
+  return [...out.values()]
+}
+
 /** Read the windows and device facts a rollout's rules need, and judge every rule (pure judgement). */
 export async function evaluateRollout(d: GatherDeps, r: Rollout, rules: readonly Rule[], now: number): Promise<Evaluation> {
   const progress = await d.repo.progress(r.id)
@@ -112,13 +126,8 @@ export async function evaluateRollout(d: GatherDeps, r: Rollout, rules: readonly
     }
     const res = evaluateRule(rule, ctx)
     if (res.outcome === 'breached' && res.threshold !== null) {
-      const shares = await d.windows.shares(candidate, res.windowStart, res.windowStart + res.windowMs - B)
-      const mine = new Set(members)
-      res.devices = tippingDevices(
-        rule.metric,
-        shares.filter((s) => mine.has(s.deviceId)),
-        limitOf(rule, ctx.budgets, res.baseline) ?? res.threshold,
-      )
+      const shares = sumShares(own, res.windowStart, res.windowStart + res.windowMs - B)
+      res.devices = tippingDevices(rule.metric, shares, limitOf(rule, ctx.budgets, res.baseline) ?? res.threshold)
     }
     results.push(res)
   }

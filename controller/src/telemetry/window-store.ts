@@ -254,26 +254,6 @@ export class WindowStore {
     return mergeStats((await this.series(cohort, first, last)).map((x) => x.stats))
   }
 
-  /** Per-device shares of a cohort over buckets [from, to]. */
-  async shares(cohort: string, fromBucket: number, toBucket: number): Promise<DeviceShare[]> {
-    const m = this.redis.pipeline()
-    for (let b = fromBucket; b <= toBucket; b += this.bucketMs) m.hgetall(this.keys.shares(cohort, b))
-    const res = (await m.exec()) ?? []
-    const out = new Map<string, DeviceShare>()
-    for (const [, h] of res) {
-      for (const [field, raw] of Object.entries((h ?? {}) as Record<string, string>)) {
-        const cut = field.lastIndexOf('|')
-        const id = field.slice(0, cut)
-        const name = SHARE_FIELDS[field.slice(cut + 1) as ShareField] as (typeof SHARE_FIELDS)[ShareField] | undefined
-        if (name === undefined) continue
-        let d = out.get(id)
-        if (d === undefined) out.set(id, (d = emptyShare(id)))
-        d[name] += Number(raw)
-      }
-    }
-    return [...out.values()]
-  }
-
   /**
    * The summed shares of `deviceIds` in each bucket of a cohort from `fromBucket` to `toBucket`:
    * what those devices alone sent. Reads only their fields (HMGET), so the cost follows the
