@@ -6,9 +6,11 @@
 import * as z from 'zod'
 import { stringify } from 'yaml'
 import {
+  BaselineSchema,
   DEFAULT_ROOT,
   DELIVERY,
   ERROR_CODES,
+  REASON_TEMPLATES,
   MESSAGE_SCHEMAS,
   MAX_PAYLOAD_BYTES,
   PackageManifestSchema,
@@ -172,7 +174,8 @@ export function asyncApiDocument(): Json {
       version: `${SCHEMA_VERSION}.0.0`,
       description: [
         'The wire contract between the Liquid Edge controller, brokers, device agents and telemetry consumers.',
-        'MQTT 3.1.1, JSON payloads in an envelope `{v, type, id, ts, deviceId?, body}`; readers ignore unknown fields.',
+        'MQTT 3.1.1, JSON payloads in an envelope `{v, type, id, ts, deviceId, body}` (no deviceId on fleet topics); readers ignore unknown fields.',
+        'Every time is epoch milliseconds (UTC) and every duration milliseconds; docs/device-contract.md states the session rules, the phase state machine and the package format.',
         `Payloads are at most ${MAX_PAYLOAD_BYTES} bytes. Operations are described from a device's point of view.`,
         'Device ids are 1-64 of [A-Za-z0-9._-]. Generated from @liquid-edge/protocol; do not edit by hand.',
       ].join('\n'),
@@ -214,6 +217,16 @@ export function errorsMarkdown(): string {
     '| --- | --- |',
     ...rows,
     '',
+    '## Reason codes',
+    '',
+    'Generated from `protocol/src/errors/reasons.ts`. A device check (`verify`), a runbook verdict reason and a',
+    "health problem is a reason code plus values; its sentence is rendered from the code's template below",
+    '(`{key}` = a value). Verdicts are decided on codes and values, never on the sentences.',
+    '',
+    '| code | sentence |',
+    '| --- | --- |',
+    ...Object.entries(REASON_TEMPLATES).map(([code, text]) => `| \`${code}\` | ${text.replaceAll('|', '\\|')} |`),
+    '',
   ].join('\n')
 }
 
@@ -225,6 +238,11 @@ export function generatedDocs(): Record<string, string> {
   }
   files['docs/protocol/package-manifest.schema.json'] = `${JSON.stringify(
     { ...(z.toJSONSchema(PackageManifestSchema, { io: 'input' }) as Json), title: '.liquid package manifest' },
+    null,
+    2,
+  )}\n`
+  files['docs/protocol/baseline.schema.json'] = `${JSON.stringify(
+    { ...(z.toJSONSchema(BaselineSchema, { io: 'input' }) as Json), title: 'liquid-lln baseline file' },
     null,
     2,
   )}\n`

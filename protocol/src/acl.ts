@@ -9,6 +9,8 @@ export type Identity =
   | { role: 'controller'; id: string }
   /** Read-only telemetry consumers (dashboards, pipelines). */
   | { role: 'consumer'; id: string }
+  /** A client without credentials, only in a broker's development mode: nothing under the fleet root. */
+  | { role: 'anonymous'; id: string }
 export type Role = Identity['role']
 
 /** What a device may publish about itself, and what it may subscribe to. */
@@ -67,6 +69,8 @@ export function subscribePatterns(identity: Identity, root: string = DEFAULT_ROO
       return [`${root}/#`]
     case 'consumer':
       return [...CONSUMER_READS.map((k) => `${root}/devices/+/${k}`), `${root}/fleet/events`]
+    case 'anonymous':
+      return []
     default:
       return devicePatterns(root, ownIds(identity), DEVICE_SUBSCRIBES)
   }
@@ -78,6 +82,7 @@ export function publishPatterns(identity: Identity, root: string = DEFAULT_ROOT)
     case 'controller':
       return [`${root}/#`]
     case 'consumer':
+    case 'anonymous':
       return []
     default:
       return devicePatterns(root, ownIds(identity), DEVICE_PUBLISHES)

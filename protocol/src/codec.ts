@@ -3,6 +3,7 @@ import { ERROR_CODES } from './errors/codes.js'
 import type { ErrorCode } from './errors/fleet-error.js'
 import { FleetError } from './errors/fleet-error.js'
 import { COMMAND_KINDS } from './messages/command.js'
+import { MAX_EPOCH_MS, MIN_EPOCH_MS } from './primitives.js'
 import { SCHEMA_VERSION } from './messages/envelope.js'
 import type { MessageOf, MessageInputOf, MessageType, TypeOfTopic } from './messages/index.js'
 import { MESSAGE_SCHEMAS, TYPE_BY_TOPIC } from './messages/index.js'
@@ -100,6 +101,16 @@ function toIssues(error: z.ZodError): NonNullable<DecodeError['issues']> {
   return error.issues.slice(0, 20).map((i) => ({ path: i.path.join('.'), message: i.message }))
 }
 
+/** True when an issue is a timestamp outside the plausible epoch-millisecond range (seconds, or an unset clock). */
+function isTimeUnitIssue(issue: z.core.$ZodIssue): boolean {
+  return (issue.code === 'too_small' && issue.minimum === MIN_EPOCH_MS) || (issue.code === 'too_big' && issue.maximum === MAX_EPOCH_MS)
+}
+
+/** The code for a schema failure: `PROTO_TIME_UNIT` when a timestamp is the problem, so the mistake is named. */
+function schemaFailureCode(error: z.ZodError): ErrorCode {
+  return error.issues.some(isTimeUnitIssue) ? 'PROTO_TIME_UNIT' : 'PROTO_INVALID_PAYLOAD'
+}
+
 /** A codec bound to one topic root and payload limit. */
 export function createCodec(options: CodecOptions = {}): Codec {
   const topics = createTopics(options.root)
@@ -140,7 +151,11 @@ export function createCodec(options: CodecOptions = {}): Codec {
       const refused = checkEnvelope(topic, value, expected)
       if (refused !== null) return refused
       const parsed = COMPILED[expected].safeParse(value)
-      if (!parsed.success) return fail(topic, 'PROTO_INVALID_PAYLOAD', `invalid ${expected} message`, toIssues(parsed.error))
+      if (!parsed.success) {
+        const code = schemaFailureCode(parsed.error)
+        const why = code === 'PROTO_TIME_UNIT' ? ': timestamps are epoch milliseconds' : ''
+        return fail(topic, code, `invalid ${expected} message${why}`, toIssues(parsed.error))
+      }
       const message = parsed.data
       if (topic.kind !== 'fleet-events' && 'deviceId' in message && message.deviceId !== topic.deviceId) {
         return fail(topic, 'PROTO_DEVICE_MISMATCH', `message speaks for '${message.deviceId}' on the topic of '${topic.deviceId}'`)

@@ -18,6 +18,23 @@ export const CredentialRecordSchema = z.object({
 })
 export type CredentialRecord = z.output<typeof CredentialRecordSchema>
 
+/**
+ * Who may log in to a broker and as what, as the registry and the credential store know it (never a
+ * hash): the controller's `GET /v1/broker/identities`, which `liquid-lln broker-config` turns into a
+ * third-party broker's users and permissions.
+ */
+export const BrokerIdentitySchema = z.object({
+  id: DeviceIdSchema,
+  role: CredentialRecordSchema.shape.role,
+  /** Gateways: the device ids it speaks for. */
+  children: z.array(DeviceIdSchema),
+  /** A registered device (as opposed to a credential only, e.g. a controller's or a consumer's). */
+  registered: z.boolean(),
+  /** Whether the credential store holds a credential for it (a registered device may have none). */
+  credential: z.boolean(),
+})
+export type BrokerIdentity = z.infer<typeof BrokerIdentitySchema>
+
 /** Recommended scrypt parameters (OWASP: N=2^15, r=8, p=1; 32-byte key, 16-byte salt). */
 export const SCRYPT_PARAMS = Object.freeze({ N: 32768, r: 8, p: 1, keyLength: 32, saltLength: 16 })
 

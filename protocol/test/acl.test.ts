@@ -16,6 +16,18 @@ const gateway: Identity = { role: 'gateway', id: 'gw-1', children: ['mcu-1', 'mc
 const controller: Identity = { role: 'controller', id: 'controller-1' }
 const consumer: Identity = { role: 'consumer', id: 'grafana' }
 
+describe('acl: anonymous clients (a broker in development mode)', () => {
+  it('may neither publish nor subscribe anything under the root, whatever the id', () => {
+    const anonymous: Identity = { role: 'anonymous', id: 'dev-a' }
+    for (const kind of DEVICE_TOPIC_KINDS) {
+      expect(canPublish(anonymous, t.device('dev-a', kind))).toBe(false)
+      expect(canSubscribe(anonymous, t.device('dev-a', kind))).toBe(false)
+    }
+    expect(canSubscribe(anonymous, t.fleetEvents())).toBe(false)
+    expect(canSubscribe(anonymous, 'lln/#')).toBe(false)
+  })
+})
+
 describe('acl: devices', () => {
   it('publishes only its own reported, status, telemetry, events and reply', () => {
     for (const kind of ['reported', 'status', 'telemetry', 'events', 'reply'] as const) {

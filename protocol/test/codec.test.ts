@@ -36,6 +36,13 @@ describe('codec round trip', () => {
     }
   })
 
+  it('decode accepts an older agent window with latency quantiles only', () => {
+    const msg = sampleJson('telemetry')
+    const { latency: _l, temperature: _t, agreement: _a, hardware: _h, ...body } = msg.body as Record<string, unknown>
+    const r = decode(TOPIC_OF.telemetry, text({ ...msg, body: { ...body, energy: { avgMw: 210.5, perInferenceMj: null } } }))
+    expect(r.ok, JSON.stringify(r)).toBe(true)
+  })
+
   it('a codec under another root reads only its own topics', () => {
     const codec = createCodec({ root: 'tenant-a/v1' })
     expect(codec.decode(`tenant-a/v1/devices/${DEVICE}/telemetry`, encode(SAMPLES.telemetry)).ok).toBe(true)
@@ -45,6 +52,18 @@ describe('codec round trip', () => {
   it('encode refuses an invalid message with PROTO_INVALID_PAYLOAD', () => {
     const bad = { ...SAMPLES.status, body: { online: 'yes', session: 1 } }
     expect(() => encode(bad as never)).toThrow(expect.objectContaining({ code: 'PROTO_INVALID_PAYLOAD' }) as Error)
+  })
+})
+
+describe('timestamps are epoch milliseconds', () => {
+  it('a window start in seconds is refused with PROTO_TIME_UNIT naming the field and the unit', () => {
+    const msg = sampleJson('telemetry')
+    ;(msg.body as Record<string, unknown>).windowStart = Math.floor(Date.now() / 1000)
+    const r = decode(TOPIC_OF.telemetry, text(msg))
+    expect(r.ok).toBe(false)
+    if (r.ok) return
+    expect(r.error.code).toBe('PROTO_TIME_UNIT')
+    expect(r.error.issues).toEqual([{ path: 'body.windowStart', message: expect.stringContaining('milliseconds') as string }])
   })
 })
 
@@ -58,6 +77,18 @@ describe('decode refuses bad input with its error code', () => {
     ['wrong types', TOPIC_OF.telemetry, telemetryWith((b) => (b.inferences = '120')), 'PROTO_INVALID_PAYLOAD'],
     ['a missing field', TOPIC_OF.telemetry, telemetryWith((b) => delete b.seq), 'PROTO_INVALID_PAYLOAD'],
     ['a negative count', TOPIC_OF.telemetry, telemetryWith((b) => (b.errors = -1)), 'PROTO_INVALID_PAYLOAD'],
+    [
+      'a histogram that disagrees with its count',
+      TOPIC_OF.telemetry,
+      telemetryWith((b) => ((b.latency as { count: number }).count = 4)),
+      'PROTO_INVALID_PAYLOAD',
+    ],
+    [
+      'more agreements than comparisons',
+      TOPIC_OF.telemetry,
+      telemetryWith((b) => (b.agreement = { compared: 1, agreed: 2 })),
+      'PROTO_INVALID_PAYLOAD',
+    ],
     ['a fractional count', TOPIC_OF.telemetry, telemetryWith((b) => (b.inferences = 1.5)), 'PROTO_INVALID_PAYLOAD'],
     [
       'a huge number (1e400 parses to Infinity)',
@@ -85,11 +116,24 @@ describe('decode refuses bad input with its error code', () => {
       text({ ...sampleJson('command'), body: { kind: 'format-disk', expiresAt: 1 } }),
       'PROTO_UNKNOWN_COMMAND',
     ],
+    ['a window start in seconds', TOPIC_OF.telemetry, telemetryWith((b) => (b.windowStart = 1_700_000_000)), 'PROTO_TIME_UNIT'],
+    ['an envelope ts in seconds', TOPIC_OF.status, text({ ...sampleJson('status'), ts: 1_700_000_000 }), 'PROTO_TIME_UNIT'],
+    ['a ts beyond the year 2100', TOPIC_OF.status, text({ ...sampleJson('status'), ts: 5_000_000_000_000 }), 'PROTO_TIME_UNIT'],
+    [
+      'a command expiry in seconds',
+      TOPIC_OF.command,
+      text({ ...sampleJson('command'), body: { kind: 'ping', expiresAt: 1_700_000_000 } }),
+      'PROTO_TIME_UNIT',
+    ],
+    ['a window of 0.5 ms', TOPIC_OF.telemetry, telemetryWith((b) => (b.windowMs = 0.5)), 'PROTO_INVALID_PAYLOAD'],
     ['a command without expiry', TOPIC_OF.command, text({ ...sampleJson('command'), body: { kind: 'ping' } }), 'PROTO_INVALID_PAYLOAD'],
     [
       'a profile with both duration and samples',
       TOPIC_OF.command,
-      text({ ...sampleJson('command'), body: { kind: 'profile', metric: 'energy', durationMs: 10, samples: 5, expiresAt: 1 } }),
+      text({
+        ...sampleJson('command'),
+        body: { kind: 'profile', metric: 'energy', durationMs: 10, samples: 5, expiresAt: 2_000_000_000_000 },
+      }),
       'PROTO_INVALID_PAYLOAD',
     ],
     ['an unsupported schema version', TOPIC_OF.status, text({ ...sampleJson('status'), v: 2 }), 'PROTO_UNSUPPORTED_VERSION'],

@@ -4,14 +4,14 @@ import { ERROR_CODES, ErrorPayloadSchema, FleetError, fromErrorPayload, isFleetE
 describe('errors', () => {
   it('uses area-prefixed SCREAMING_SNAKE codes', () => {
     for (const code of Object.keys(ERROR_CODES))
-      expect(code).toMatch(/^(PROTO|BROKER|AGENT|DEVICE|ROLLOUT|REGISTRY|MODEL|API|CONFIG)_[A-Z0-9_]+$/)
+      expect(code).toMatch(/^(PROTO|BROKER|AGENT|DEVICE|ROLLOUT|REGISTRY|MODEL|API|PACKAGE|RUNBOOK|CONFIG)_[A-Z0-9_]+$/)
   })
 
   it('round-trips a FleetError through the wire payload', () => {
-    const err = new FleetError('AGENT_SHA256_MISMATCH', 'sha256 differs', { details: { expected: 'a', actual: 'b' }, retryable: true })
+    const err = new FleetError('PACKAGE_SHA256_MISMATCH', 'sha256 differs', { details: { expected: 'a', actual: 'b' }, retryable: true })
     const payload = ErrorPayloadSchema.parse(JSON.parse(JSON.stringify(toErrorPayload(err))))
     const back = fromErrorPayload(payload)
-    expect(isFleetError(back, 'AGENT_SHA256_MISMATCH')).toBe(true)
+    expect(isFleetError(back, 'PACKAGE_SHA256_MISMATCH')).toBe(true)
     expect(back).toMatchObject({ message: 'sha256 differs', retryable: true, details: { expected: 'a', actual: 'b' }, name: 'FleetError' })
   })
 

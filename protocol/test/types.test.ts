@@ -25,7 +25,7 @@ describe('public types', () => {
     expectTypeOf<CommandOf<'profile'>>().toHaveProperty('metric').toEqualTypeOf<'latency' | 'energy'>()
     expectTypeOf<CommandOf<'verify'>['suite']>().toEqualTypeOf<'smoke' | 'integration' | 'production' | 'full'>()
     expectTypeOf<CommandBody['kind']>().toEqualTypeOf<
-      'rollback' | 'verify' | 'profile' | 'evaluate' | 'switch' | 'decommission' | 'status' | 'logs' | 'ping'
+      'rollback' | 'verify' | 'profile' | 'evaluate' | 'switch' | 'decommission' | 'status' | 'logs' | 'ping' | 'cancel'
     >()
   })
 

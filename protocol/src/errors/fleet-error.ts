@@ -15,12 +15,20 @@ export const JsonScalarSchema = z.union([z.string().max(4096), z.number(), z.boo
  * Readers accept codes they do not know (a newer peer), so `code` is a string here;
  * use {@link fromErrorPayload} to get a {@link FleetError}.
  */
-export const ErrorPayloadSchema = z.object({
-  code: z.string().regex(/^[A-Z][A-Z0-9_]{2,63}$/),
-  message: z.string().max(2048),
-  retryable: z.boolean().default(false),
-  details: z.record(z.string().max(64), z.unknown()).optional(),
-})
+export const ErrorPayloadSchema = z
+  .object({
+    code: z
+      .string()
+      .regex(/^[A-Z][A-Z0-9_]{2,63}$/)
+      .describe('Stable error code from docs/errors.md (SCREAMING_SNAKE, 3-64 characters); readers accept codes they do not know.'),
+    message: z.string().max(2048).describe('Human-readable explanation, at most 2048 characters; never parse it.'),
+    retryable: z.boolean().default(false).describe('True when the same request may succeed later; default false.'),
+    details: z
+      .record(z.string().max(64), z.unknown())
+      .optional()
+      .describe('Small structured evidence (observed values, issues); units in the key names.'),
+  })
+  .describe('An error: a stable code, a message, whether to retry, and evidence.')
 export type ErrorPayload = z.output<typeof ErrorPayloadSchema>
 
 export interface FleetErrorOptions {
