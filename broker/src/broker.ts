@@ -5,19 +5,22 @@ import type { Duplex } from 'node:stream'
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes'
 import { pino, type Logger } from 'pino'
 import { createCodec, type Role } from '@liquid-edge/protocol'
-import { createAuthenticate, identityOf } from './auth/authenticator.js'
+import { createAuthenticate, identityOf, isReplicaOf } from './auth/authenticator.js'
 import type { CredentialStore } from './auth/credential-store.js'
 import { LoginLimiter, TakeoverGuard } from './auth/login-limiter.js'
 import { openCredentialStore } from './auth/open-store.js'
 import { NatsBridge, type BridgeState } from './bridge/nats-bridge.js'
 import { systemClock, type Clock } from './clock.js'
-import { parseConfig, type BrokerConfig, type BrokerConfigInput } from './config.js'
+import { effectiveAppTopics, parseConfig, type BrokerConfig, type BrokerConfigInput } from './config.js'
 import { guardConnection } from './listeners/frame-guard.js'
 import { startListeners, type ListenerPorts, type Listeners } from './listeners/listeners.js'
 import { startOpsServer, type HealthReport, type OpsServer } from './ops/http.js'
 import { BrokerMetrics, type LoginRefusal } from './ops/metrics.js'
 import { createBackend, type Backend } from './persistence/persistence.js'
 import { installConnackFirst } from './connack-first.js'
+import { installExactDedupe } from './exact-dedupe.js'
+import { installOverlapQos } from './delivery-qos.js'
+import { AppTopics } from './policy/app-topics.js'
 import { BrokerPolicy, type Refusal } from './policy/broker-policy.js'
 import type { ClientSession, ClientStats } from './policy/session.js'
 
@@ -207,18 +210,15 @@ export async function createBroker(options: BrokerOptions = {}): Promise<LiquidB
     bridging: bridge !== undefined,
     onRefused: (r) => broker.emit('refused', r),
   })
-  const backend = await createBackend(config)
+  const backend = await createBackend(config, logger)
   const ref: { aedes?: Aedes } = {}
+  const appTopics = new AppTopics(effectiveAppTopics(config), config.root)
+  if (config.auth.allowAnonymous) {
+    logger.warn({ host: config.host, appTopics: effectiveAppTopics(config) }, 'DEVELOPMENT MODE: anonymous MQTT clients may connect')
+  }
   const authenticate = createAuthenticate({
     store,
-    limiter: new LoginLimiter(
-      {
-        maxFailuresPerId: config.auth.maxFailuresPerId,
-        maxFailuresPerAddress: config.auth.maxFailuresPerAddress,
-        windowMs: config.auth.failureWindowMs,
-      },
-      clock,
-    ),
+    limiter: new LoginLimiter(config.auth, clock),
     takeovers: new TakeoverGuard(config.auth.takeoverLimit, config.auth.takeoverWindowMs, clock),
     metrics,
     logger,
@@ -228,6 +228,8 @@ export async function createBroker(options: BrokerOptions = {}): Promise<LiquidB
     rate: { ratePerSec: config.limits.publishRatePerSec, burst: config.limits.publishBurst },
     liveClient: (id) => (ref.aedes === undefined ? undefined : liveClients(ref.aedes)[id]),
     onRefused: (clientId, reason) => broker.emit('loginRefused', { clientId, reason }),
+    allowAnonymous: config.auth.allowAnonymous,
+    appTopics: appTopics.empty ? null : appTopics,
   })
   const aedes = await Aedes.createBroker({
     id: config.brokerId ?? randomUUID(),
@@ -247,14 +249,25 @@ export async function createBroker(options: BrokerOptions = {}): Promise<LiquidB
   ref.aedes = aedes
   installDropGate(aedes, policy)
   installConnackFirst(aedes)
-  watchClients(aedes, broker, sessions)
-  const stopWatching = store.onChange((id) => void recheckCredential(id, { aedes, store, sessions, logger }))
+  installExactDedupe(aedes)
+  // Installed last, so it runs first at CONNECT: the dedupe filter judges each copy, then this routes it.
+  installOverlapQos(aedes)
+  // Controller replicas logged in under `<credential id>:<replica>`: few, looked through on a credential change.
+  const replicas = new Set<Client>()
+  watchClients(aedes, broker, sessions, replicas)
+  const stopWatching = store.onChange((id) => void recheckCredential(id, { aedes, store, sessions, replicas, logger }))
   let listeners: Listeners
   let ops: OpsServer | undefined
   try {
     listeners = await startListeners(config, (conn: Duplex, req?: IncomingMessage) => {
-      guardConnection(conn, config.limits.maxPacketBytes, () => {
-        metrics.packetsTooLarge.inc()
+      guardConnection(conn, config.limits.maxPacketBytes, {
+        onTooLarge: () => {
+          metrics.packetsTooLarge.inc()
+        },
+        onUnsupportedLevel: (level) => {
+          metrics.loginsRefused.labels('protocol_level').inc()
+          logger.info({ level }, 'CONNECT with an unsupported protocol level refused (CONNACK 0x01)')
+        },
       })
       aedes.handle(conn, req)
     })
@@ -293,12 +306,13 @@ function installDropGate(aedes: Aedes, policy: BrokerPolicy): void {
   }
 }
 
-function watchClients(aedes: Aedes, broker: LiquidBroker, sessions: WeakMap<Client, ClientSession>): void {
+function watchClients(aedes: Aedes, broker: LiquidBroker, sessions: WeakMap<Client, ClientSession>, replicas: Set<Client>): void {
   const counted = new WeakSet<Client>()
   aedes.on('clientReady', (client) => {
     const session = sessions.get(client)
     if (session === undefined) return
     counted.add(client)
+    if (client.id !== session.identity.id) replicas.add(client)
     broker.metrics.clients.labels(session.identity.role).inc()
     broker.emit('clientConnected', { clientId: client.id, role: session.identity.role })
   })
@@ -306,6 +320,7 @@ function watchClients(aedes: Aedes, broker: LiquidBroker, sessions: WeakMap<Clie
     const session = sessions.get(client)
     if (session === undefined || !counted.has(client)) return
     counted.delete(client)
+    replicas.delete(client)
     broker.metrics.clients.labels(session.identity.role).dec()
     broker.emit('clientDisconnected', { clientId: client.id, role: session.identity.role })
   })
@@ -320,17 +335,20 @@ function watchClients(aedes: Aedes, broker: LiquidBroker, sessions: WeakMap<Clie
 /** A credential changed: disconnect a client whose credential is gone or replaced; refresh a gateway's children. */
 async function recheckCredential(
   id: string,
-  ctx: { aedes: Aedes; store: CredentialStore; sessions: WeakMap<Client, ClientSession>; logger: Logger },
+  ctx: { aedes: Aedes; store: CredentialStore; sessions: WeakMap<Client, ClientSession>; replicas: Set<Client>; logger: Logger },
 ): Promise<void> {
-  const client = liveClients(ctx.aedes)[id]
-  const session = client === undefined ? undefined : ctx.sessions.get(client)
-  if (client === undefined || session === undefined) return
+  // The client with this id, and every controller replica logged in with it.
+  const own = liveClients(ctx.aedes)[id]
+  const clients = [...(own === undefined ? [] : [own]), ...[...ctx.replicas].filter((c) => isReplicaOf(c.id, id))]
+  if (clients.length === 0) return
   const record = await ctx.store.get(id).catch(() => undefined)
   if (record === undefined) return // store unreachable: keep the client rather than guess
-  if (record === null || record.hash !== session.credentialHash) {
-    ctx.logger.info({ clientId: id, revoked: record === null }, 'credential changed; disconnecting client')
-    client.close()
-    return
+  for (const client of clients) {
+    const session = ctx.sessions.get(client)
+    if (session === undefined) continue
+    if (record === null || record.hash !== session.credentialHash) {
+      ctx.logger.info({ clientId: client.id, revoked: record === null }, 'credential changed; disconnecting client')
+      client.close()
+    } else session.setIdentity(identityOf(record))
   }
-  session.setIdentity(identityOf(record))
 }

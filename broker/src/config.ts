@@ -1,5 +1,7 @@
+import { defineConfig } from '@liquid-edge/config'
 import * as z from 'zod'
-import { DEFAULT_ROOT, FleetError, MAX_PAYLOAD_BYTES, isValidRoot } from '@liquid-edge/protocol'
+import { DEFAULT_ROOT, MAX_PAYLOAD_BYTES, isValidRoot } from '@liquid-edge/protocol'
+import { AppTopicRuleSchema, parseAppTopicRules } from './policy/app-topics.js'
 
 const port = z.number().int().min(0).max(65_535)
 const bool = z.boolean()
@@ -45,13 +47,28 @@ export const BrokerConfigSchema = z
       .prefault({}),
     auth: z
       .object({
-        maxFailuresPerId: z.number().int().positive().default(5),
-        maxFailuresPerAddress: z.number().int().positive().default(20),
-        failureWindowMs: z.number().int().positive().default(60_000),
+        /** Wait after a client id's first failed login from an address; doubles with each further failure. */
+        backoffBaseMs: z.number().int().positive().default(1000),
+        /** Longest wait between two attempts of one client id from one address. */
+        backoffMaxMs: z.number().int().positive().default(300_000),
+        /** Failed logins from one address, any client ids, within `addressWindowMs` before it is refused; 0: no limit. */
+        maxFailuresPerAddress: z.number().int().nonnegative().default(20),
+        addressWindowMs: z.number().int().positive().default(60_000),
+        /** Addresses the per-address limit does not apply to (a site's NAT); each such login is counted. */
+        exemptAddresses: z.array(z.string().min(1)).default([]),
         takeoverLimit: z.number().int().positive().default(3),
         takeoverWindowMs: z.number().int().positive().default(30_000),
+        /** Development mode: clients without a username connect as `anonymous` (nothing under the fleet root). */
+        allowAnonymous: bool.default(false),
+        /** Confirms `allowAnonymous` on an address other than loopback. */
+        anonymousOnNetwork: bool.default(false),
       })
       .prefault({}),
+    /**
+     * Application topics beside the fleet's (`ACCESS PATTERN ROLES`, `;`-separated, or objects). Outside
+     * the fleet root only. With `auth.allowAnonymous` and no rule for `anonymous`, anonymous clients get `#`.
+     */
+    appTopics: z.preprocess(parseAppTopicRules, z.array(AppTopicRuleSchema).max(1000)).default([]),
     limits: z
       .object({
         /** Largest MQTT packet; a bigger one closes the connection. */
@@ -114,87 +131,161 @@ export const BrokerConfigSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .strict()
+  .superRefine((c, ctx) => {
+    if (c.auth.allowAnonymous && !c.auth.anonymousOnNetwork && !isLoopback(c.host)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['auth', 'allowAnonymous'],
+        message: `anonymous clients are for development on loopback: bind to 127.0.0.1 (--host), or confirm with --allow-anonymous-on-network to open '${c.host}'`,
+      })
+    }
+  })
+
+/** True for loopback bind addresses (127.0.0.0/8, ::1, localhost). */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127(?:\.\d{1,3}){3}$/.test(host)
+}
+
+/** The application-topic rules in force: with anonymous clients allowed and no rule for them, `#` read-write. */
+export function effectiveAppTopics(config: Pick<BrokerConfig, 'auth' | 'appTopics'>): BrokerConfig['appTopics'] {
+  const forAnonymous = config.appTopics.some((r) => r.roles.includes('anonymous'))
+  if (!config.auth.allowAnonymous || forAnonymous) return config.appTopics
+  return [...config.appTopics, { pattern: '#', access: 'readwrite', roles: ['anonymous'] }]
+}
 
 /** Configuration as written (everything optional). */
 export type BrokerConfigInput = z.input<typeof BrokerConfigSchema>
 /** Configuration with every default applied. */
 export type BrokerConfig = z.output<typeof BrokerConfigSchema>
 
-/** Environment variables and the config path each sets (`LLN_<KEY>`). */
-export const ENV_KEYS: Readonly<Record<string, { path: string[]; type: 'string' | 'number' | 'boolean' }>> = {
-  LLN_ROOT: { path: ['root'], type: 'string' },
-  LLN_BROKER_ID: { path: ['brokerId'], type: 'string' },
-  LLN_BROKER_HOST: { path: ['host'], type: 'string' },
-  LLN_MQTT_PORT: { path: ['tcp', 'port'], type: 'number' },
-  LLN_MQTT_ENABLED: { path: ['tcp', 'enabled'], type: 'boolean' },
-  LLN_TLS_ENABLED: { path: ['tls', 'enabled'], type: 'boolean' },
-  LLN_TLS_PORT: { path: ['tls', 'port'], type: 'number' },
-  LLN_TLS_CERT_FILE: { path: ['tls', 'certFile'], type: 'string' },
-  LLN_TLS_KEY_FILE: { path: ['tls', 'keyFile'], type: 'string' },
-  LLN_TLS_CA_FILE: { path: ['tls', 'caFile'], type: 'string' },
-  LLN_WS_ENABLED: { path: ['ws', 'enabled'], type: 'boolean' },
-  LLN_WS_PORT: { path: ['ws', 'port'], type: 'number' },
-  LLN_HTTP_ENABLED: { path: ['http', 'enabled'], type: 'boolean' },
-  LLN_HTTP_PORT: { path: ['http', 'port'], type: 'number' },
-  LLN_CREDENTIALS_STORE: { path: ['credentials', 'store'], type: 'string' },
-  LLN_CREDENTIALS_FILE: { path: ['credentials', 'file'], type: 'string' },
-  LLN_CREDENTIALS_PREFIX: { path: ['credentials', 'redisPrefix'], type: 'string' },
-  LLN_MAX_PACKET_BYTES: { path: ['limits', 'maxPacketBytes'], type: 'number' },
-  LLN_PUBLISH_RATE: { path: ['limits', 'publishRatePerSec'], type: 'number' },
-  LLN_PUBLISH_BURST: { path: ['limits', 'publishBurst'], type: 'number' },
-  LLN_PERSISTENCE: { path: ['persistence'], type: 'string' },
-  LLN_REDIS_URL: { path: ['redis', 'url'], type: 'string' },
-  LLN_NATS_URL: { path: ['nats', 'url'], type: 'string' },
-  LLN_NATS_STREAM: { path: ['nats', 'stream'], type: 'string' },
-  LLN_NATS_SUBJECT_PREFIX: { path: ['nats', 'subjectPrefix'], type: 'string' },
-  LLN_NATS_MAX_AGE_MS: { path: ['nats', 'maxAgeMs'], type: 'number' },
-  LLN_LOG_LEVEL: { path: ['logLevel'], type: 'string' },
-}
-
-type Json = Record<string, unknown>
-
-function setPath(target: Json, path: readonly string[], value: unknown): void {
-  let node = target
-  for (const key of path.slice(0, -1)) {
-    const next = node[key]
-    node = (typeof next === 'object' && next !== null ? next : (node[key] = {})) as Json
-  }
-  node[path.at(-1) ?? ''] = value
-}
-
-function coerce(raw: string, type: 'string' | 'number' | 'boolean'): unknown {
-  if (type === 'number') return raw.trim() === '' ? Number.NaN : Number(raw)
-  if (type === 'boolean')
-    return ['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())
-      ? true
-      : ['0', 'false', 'no', 'off'].includes(raw.toLowerCase())
-        ? false
-        : raw
-  return raw
-}
-
-/** Deep-merge plain objects; later layers win. */
-export function mergeConfig(...layers: readonly Json[]): Json {
-  const out: Json = {}
-  for (const layer of layers) {
-    for (const [k, v] of Object.entries(layer)) {
-      const prev = out[k]
-      const both = typeof v === 'object' && v !== null && !Array.isArray(v) && typeof prev === 'object' && prev !== null
-      out[k] = both ? mergeConfig(prev as Json, v as Json) : v
-    }
-  }
-  return out
-}
-
-/** The config layer set by `LLN_*` variables in `env`. */
-export function envLayer(env: Readonly<Record<string, string | undefined>>): Json {
-  const layer: Json = {}
-  for (const [name, { path, type }] of Object.entries(ENV_KEYS)) {
-    const raw = env[name]
-    if (raw !== undefined) setPath(layer, path, coerce(raw, type))
-  }
-  return layer
-}
+/**
+ * How each setting is reached: flags and `LLN_*` names kept from before the schema generated them,
+ * and help lines. Settings not listed get `--<path>` and `LLN_<PATH>`.
+ */
+export const brokerConfig = defineConfig({
+  name: 'broker',
+  schema: BrokerConfigSchema,
+  settings: {
+    root: { flag: '--root <root>', help: 'topic root' },
+    brokerId: { flag: '--broker-id <id>', help: 'stable node id (set it with Redis persistence); random when unset' },
+    host: { env: 'LLN_BROKER_HOST', flag: '--host <host>', help: 'bind address of every listener' },
+    'tcp.enabled': { env: 'LLN_MQTT_ENABLED', flag: '--no-mqtt', help: 'disable the plain MQTT/TCP listener' },
+    'tcp.port': { env: 'LLN_MQTT_PORT', flag: '--mqtt-port <port>', help: 'MQTT/TCP port; 0 = any free port' },
+    'tls.enabled': { flag: false, help: 'MQTT/TLS listener on (--tls-cert turns it on)' },
+    'tls.port': { flag: '--tls-port <port>', help: 'MQTT/TLS port' },
+    'tls.certFile': {
+      env: 'LLN_TLS_CERT_FILE',
+      flag: '--tls-cert <file>',
+      help: 'TLS certificate (PEM); enables TLS',
+      implies: { 'tls.enabled': true },
+    },
+    'tls.keyFile': { env: 'LLN_TLS_KEY_FILE', flag: '--tls-key <file>', help: 'TLS private key (PEM)' },
+    'tls.caFile': { env: 'LLN_TLS_CA_FILE', flag: '--tls-ca <file>', help: 'CA for client certificates (CN = client id)' },
+    'ws.enabled': { flag: false, help: 'MQTT over WebSocket on (--ws-port turns it on)' },
+    'ws.port': { flag: '--ws-port <port>', help: 'MQTT over WebSocket port; enables WebSocket', implies: { 'ws.enabled': true } },
+    'ws.path': { help: 'WebSocket path' },
+    'http.enabled': { flag: '--no-http', help: 'disable /health and /metrics' },
+    'http.port': { flag: '--http-port <port>', help: '/health and /metrics port' },
+    'credentials.store': { flag: '--credentials-store <kind>', help: 'credential store (redis: shared with the controller registry)' },
+    'credentials.file': { flag: '--credentials-file <path>', help: 'credentials file (file store)' },
+    'credentials.redisPrefix': {
+      env: 'LLN_CREDENTIALS_PREFIX',
+      flag: '--credentials-prefix <prefix>',
+      help: 'key prefix of the shared Redis credential records',
+    },
+    'auth.backoffBaseMs': {
+      env: 'LLN_LOGIN_BACKOFF_MS',
+      flag: '--login-backoff-ms <ms>',
+      help: "wait after a client id's first failed login from an address; doubles with each further failure",
+    },
+    'auth.backoffMaxMs': {
+      env: 'LLN_LOGIN_BACKOFF_MAX_MS',
+      flag: '--login-backoff-max-ms <ms>',
+      help: 'longest wait between two attempts of one client id from one address',
+    },
+    'auth.maxFailuresPerAddress': {
+      env: 'LLN_LOGIN_FAILURES_PER_ADDRESS',
+      flag: '--login-failures-per-address <n>',
+      help: 'failed logins from one address within the window before it is refused; 0 = no limit',
+    },
+    'auth.addressWindowMs': {
+      env: 'LLN_LOGIN_ADDRESS_WINDOW_MS',
+      flag: '--login-address-window-ms <ms>',
+      help: 'window of the per-address login limit',
+    },
+    'auth.exemptAddresses': {
+      env: 'LLN_LOGIN_EXEMPT_ADDRESSES',
+      flag: '--login-exempt-addresses <list>',
+      help: "addresses the per-address limit does not apply to (a site's NAT), comma-separated",
+    },
+    'auth.takeoverLimit': {
+      env: 'LLN_TAKEOVER_LIMIT',
+      flag: '--takeover-limit <n>',
+      help: 'session takeovers of one client id within the window before it is refused',
+    },
+    'auth.takeoverWindowMs': { env: 'LLN_TAKEOVER_WINDOW_MS', flag: '--takeover-window-ms <ms>', help: 'window of the takeover limit' },
+    'auth.allowAnonymous': {
+      env: 'LLN_ALLOW_ANONYMOUS',
+      flag: '--allow-anonymous',
+      help: 'DEVELOPMENT: a CONNECT without a username is an anonymous client (loopback --host only)',
+    },
+    'auth.anonymousOnNetwork': {
+      env: 'LLN_ALLOW_ANONYMOUS_ON_NETWORK',
+      flag: '--allow-anonymous-on-network',
+      help: 'confirm --allow-anonymous on a --host other than loopback',
+    },
+    appTopics: {
+      flag: '--app-topic <rule>',
+      repeatable: true,
+      raw: true,
+      help: "application topics outside the fleet root, 'ACCESS PATTERN ROLES' (repeatable; ';'-separated in env), e.g. 'readwrite app/%c/# device,gateway'",
+    },
+    'limits.maxPacketBytes': {
+      env: 'LLN_MAX_PACKET_BYTES',
+      flag: '--max-packet-bytes <n>',
+      help: 'largest MQTT packet; a bigger one closes the connection',
+    },
+    'limits.maxPayloadBytes': {
+      env: 'LLN_MAX_PAYLOAD_BYTES',
+      flag: '--max-payload-bytes <n>',
+      help: 'largest payload on a protocol topic',
+    },
+    'limits.publishRatePerSec': {
+      env: 'LLN_PUBLISH_RATE',
+      flag: '--publish-rate <n>',
+      help: 'sustained publishes per second per device (controllers are exempt)',
+    },
+    'limits.publishBurst': { env: 'LLN_PUBLISH_BURST', flag: '--publish-burst <n>', help: 'burst size of the per-device token bucket' },
+    'redis.url': {
+      env: 'LLN_REDIS_URL',
+      flag: '--redis-url <url>',
+      help: 'Redis for persistence, clustering and the redis credential store',
+    },
+    'redis.packetTtlSec': {
+      env: 'LLN_REDIS_PACKET_TTL_SEC',
+      flag: '--redis-packet-ttl-sec <s>',
+      help: 'how long an offline QoS 1 message is kept in Redis',
+    },
+    'redis.maxSessionDelivery': {
+      env: 'LLN_REDIS_MAX_SESSION_DELIVERY',
+      flag: '--redis-max-session-delivery <n>',
+      help: 'messages delivered at once to a reconnecting persistent session',
+    },
+    persistence: { flag: '--persistence <kind>', help: 'redis: retained messages and sessions in Redis, shared by every node' },
+    'nats.url': { flag: '--nats-url <url>', help: 'NATS server(s), comma-separated; enables the JetStream bridge' },
+    'nats.stream': { flag: '--nats-stream <name>', help: 'JetStream stream name' },
+    'nats.subjectPrefix': { flag: '--nats-subject-prefix <prefix>', help: 'subject prefix of bridged messages' },
+    'nats.storage': { help: 'JetStream storage of the stream' },
+    'nats.maxAgeMs': { flag: '--nats-max-age-ms <ms>', help: 'how long the stream keeps a message' },
+    'nats.maxBytes': { help: 'size cap of the stream; -1 = none' },
+    'nats.maxMsgs': { help: 'message cap of the stream; -1 = none' },
+    'nats.duplicateWindowMs': { help: 'JetStream de-duplication window (by envelope id)' },
+    'nats.maxPending': { help: 'messages buffered while NATS is slow or down; beyond it the oldest are dropped (and counted)' },
+    'nats.ack': { help: 'batch: core publish with Nats-Msg-Id, flushed per batch; each: a JetStream ack per message' },
+    drainTimeoutMs: { help: 'how long a draining broker waits for in-flight work on shutdown' },
+    logLevel: { flag: '--log-level <level>', help: 'pino log level' },
+  },
+})
 
 /**
  * Validate a configuration: defaults < `file` layer < environment < `overrides` (flags).
@@ -202,9 +293,9 @@ export function envLayer(env: Readonly<Record<string, string | undefined>>): Jso
  */
 export function loadConfig(
   env: Readonly<Record<string, string | undefined>> = process.env,
-  layers: { file?: Json; overrides?: Json } = {},
+  layers: { file?: Record<string, unknown>; overrides?: Record<string, unknown> } = {},
 ): Readonly<BrokerConfig> {
-  return parseConfig(mergeConfig(layers.file ?? {}, envLayer(env), layers.overrides ?? {}))
+  return brokerConfig.load({ env, file: layers.file ?? {}, ...(layers.overrides === undefined ? {} : { values: layers.overrides }) })
 }
 
 /**
@@ -212,7 +303,5 @@ export function loadConfig(
  * @throws {FleetError} `CONFIG_INVALID` listing every bad value.
  */
 export function parseConfig(input: unknown): Readonly<BrokerConfig> {
-  const parsed = BrokerConfigSchema.safeParse(input)
-  if (!parsed.success) throw new FleetError('CONFIG_INVALID', `invalid broker configuration:\n${z.prettifyError(parsed.error)}`)
-  return Object.freeze(parsed.data)
+  return brokerConfig.parse(input)
 }

@@ -6,11 +6,11 @@
 export { createBroker, LiquidBroker, type BrokerOptions, type BrokerEvents, type BrokerPorts } from './broker.js'
 export {
   BrokerConfigSchema,
-  ENV_KEYS,
+  brokerConfig,
   loadConfig,
   parseConfig,
-  mergeConfig,
-  envLayer,
+  isLoopback,
+  effectiveAppTopics,
   type BrokerConfig,
   type BrokerConfigInput,
 } from './config.js'
@@ -21,6 +21,8 @@ export { openCredentialStore } from './auth/open-store.js'
 export { generateSecret, hashSecret, verifySecret, type ScryptParams } from './auth/scrypt.js'
 export { FrameGuard } from './listeners/frame-guard.js'
 export { TokenBucket } from './policy/token-bucket.js'
+export { LoginLimiter, type LoginLimiterOptions, type LoginVerdict } from './auth/login-limiter.js'
+export { AppTopics, AppTopicRuleSchema, parseAppTopicRules, type AppTopicRule } from './policy/app-topics.js'
 export type { ClientStats } from './policy/session.js'
 export type { Refusal, BridgeItem } from './policy/broker-policy.js'
 export type { BridgeState } from './bridge/nats-bridge.js'

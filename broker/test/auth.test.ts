@@ -1,7 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises'
+import { connect as tcpConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { MqttClient, type IClientOptions } from 'mqtt'
 import { FileCredentialStore, RedisCredentialStore, hashSecret } from '@liquid-edge/broker'
 import { credentialChannel, credentialKey } from '@liquid-edge/protocol'
 import {
@@ -18,21 +20,38 @@ import {
 } from '@liquid-edge/test/harness'
 import { uid, closedEvent } from './fixtures.js'
 
-/** The CONNACK return code a login attempt gets (0 = accepted). */
-async function connackCode(url: string, options: Parameters<typeof connectClient>[1]): Promise<number> {
+/**
+ * The CONNACK return code a login attempt gets (0 = accepted), from a loopback address of its own
+ * (`127.0.0.x`: every one of them reaches a broker on 127.0.0.1), as from another machine.
+ */
+async function connackCode(url: string, options: IClientOptions, from = '127.0.0.1'): Promise<number> {
+  const { port } = new URL(url)
+  const client = new MqttClient(() => tcpConnect({ host: '127.0.0.1', port: Number(port), localAddress: from }), {
+    ...options,
+    reconnectPeriod: 0,
+  })
   try {
-    const client = await connectClient(url, options)
+    return await new Promise<number>((resolve) => {
+      client.once('connect', () => {
+        resolve(0)
+      })
+      client.once('error', (err) => {
+        resolve((err as { code?: number }).code ?? -1)
+      })
+    })
+  } finally {
     await client.endAsync(true)
-    return 0
-  } catch (err) {
-    return (err as { code?: number }).code ?? -1
   }
+}
+
+async function refusals(tb: TestBroker, reason: string): Promise<number> {
+  return (await tb.broker.metrics.loginsRefused.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0
 }
 
 describe('authentication', () => {
   let tb: TestBroker
   beforeAll(async () => {
-    tb = await startTestBroker({ config: { auth: { maxFailuresPerId: 3, maxFailuresPerAddress: 1000, takeoverLimit: 2 } } })
+    tb = await startTestBroker({ config: { auth: { maxFailuresPerAddress: 1000, takeoverLimit: 2 } } })
   })
   afterAll(async () => {
     await tb.close()
@@ -44,26 +63,43 @@ describe('authentication', () => {
     expect(await connackCode(tb.url, credentialOptions(id, 'wrong-secret'))).toBe(4)
     expect(await connackCode(tb.url, credentialOptions(uid('ghost'), secret))).toBe(4)
     expect(await connackCode(tb.url, { clientId: uid('other'), username: id, password: secret })).toBe(2)
-    expect(await connackCode(tb.url, credentialOptions(id, secret))).toBe(0)
+    expect(await connackCode(tb.url, credentialOptions(id, secret), '127.0.0.7')).toBe(0) // this address never failed
     const refused = (await tb.broker.metrics.loginsRefused.get()).values
     expect(refused.find((v) => v.labels.reason === 'bad_credentials')?.value).toBeGreaterThanOrEqual(2)
     expect(refused.find((v) => v.labels.reason === 'client_id_mismatch')?.value).toBeGreaterThanOrEqual(1)
   })
 
-  it('rate limits failed logins per client id even when the right secret follows', async () => {
-    const id = uid()
-    const secret = await tb.provision(id)
-    for (let i = 0; i < 3; i++) expect(await connackCode(tb.url, credentialOptions(id, 'guess'))).toBe(4)
-    expect(await connackCode(tb.url, credentialOptions(id, secret))).toBe(5)
-  })
-
-  it('rate limits failed logins per address when one address guesses many ids', async () => {
-    await using own = await startTestBroker({ config: { auth: { maxFailuresPerId: 100, maxFailuresPerAddress: 3 } } })
+  it('lets a device connect with its secret while its id is under a password-guessing attack from another address', async () => {
+    await using own = await startTestBroker({ config: { auth: { backoffBaseMs: 60_000, maxFailuresPerAddress: 1000 } } })
     const id = uid()
     const secret = await own.provision(id)
-    for (let i = 0; i < 3; i++) expect(await connackCode(own.url, credentialOptions(uid('guess'), 'guess'))).toBe(4)
-    expect(await connackCode(own.url, credentialOptions(id, secret))).toBe(5)
-    expect((await own.broker.metrics.loginsRefused.get()).values.find((v) => v.labels.reason === 'rate_limited')?.value).toBe(1)
+    const attacker = '127.0.0.2'
+    expect(await connackCode(own.url, credentialOptions(id, 'guess-1'), attacker)).toBe(4)
+    // The attacker's pair (id, address) now waits a minute, right secret or not: no scrypt is run for it.
+    for (let i = 2; i <= 20; i++) expect(await connackCode(own.url, credentialOptions(id, `guess-${i}`), attacker)).toBe(5)
+    expect(await connackCode(own.url, credentialOptions(id, secret), attacker)).toBe(5)
+    expect(await refusals(own, 'backoff')).toBe(20)
+    // The device, from its own address, is not held back by what others did with its id.
+    expect(await connackCode(own.url, credentialOptions(id, secret), '127.0.0.3')).toBe(0)
+    expect(await connackCode(own.url, credentialOptions(id, secret), '127.0.0.3')).toBe(0)
+  })
+
+  it('refuses an address that fails for many client ids, counted by reason, unless it is listed as exempt', async () => {
+    const scanner = '127.0.0.4'
+    const nat = '127.0.0.5'
+    await using own = await startTestBroker({ config: { auth: { maxFailuresPerAddress: 3, exemptAddresses: [nat] } } })
+    const id = uid()
+    const secret = await own.provision(id)
+    for (const from of [scanner, nat]) {
+      for (let i = 0; i < 3; i++) expect(await connackCode(own.url, credentialOptions(uid('guess'), 'guess'), from)).toBe(4)
+    }
+    expect(await connackCode(own.url, credentialOptions(id, secret), scanner)).toBe(5)
+    expect(await refusals(own, 'address_limited')).toBe(1)
+    // Behind the exempt address the device connects; the exemption is counted, not silent.
+    expect(await connackCode(own.url, credentialOptions(id, secret), nat)).toBe(0)
+    expect(await own.broker.metrics.loginsExempted.get()).toMatchObject({ values: [{ value: 1 }] })
+    // And an address that never failed is not refused.
+    expect(await connackCode(own.url, credentialOptions(id, secret), '127.0.0.6')).toBe(0)
   })
 
   it('lets a new connection take over a client id but refuses a flapping one', async () => {
@@ -78,6 +114,28 @@ describe('authentication', () => {
     expect(await connackCode(tb.url, credentialOptions(id, secret))).toBe(2)
     expect(third.connected).toBe(true)
     await Promise.all([first.endAsync(true), second.endAsync(true), third.endAsync(true)])
+  })
+
+  it('lets controller replicas share one credential under their own client ids, never a device', async () => {
+    const ctl = uid('ctl')
+    const secret = await tb.provision(ctl, 'controller')
+    const replica = (name: string) => ({ clientId: `${ctl}:${name}`, username: ctl, password: secret })
+    const a = await connectClient(tb.url, replica('a'))
+    const b = await connectClient(tb.url, replica('b'))
+    // Both stay connected: neither took the other's session over.
+    expect(await connackCode(tb.url, replica('c'))).toBe(0)
+    expect([a.connected, b.connected]).toEqual([true, true])
+    expect(await connackCode(tb.url, { ...replica('d'), password: 'wrong' })).toBe(4)
+    expect(await connackCode(tb.url, { ...replica(''), clientId: `${ctl}:` })).toBe(2)
+    // A device's credential is one session: no replicas.
+    const dev = uid()
+    const devSecret = await tb.provision(dev)
+    expect(await connackCode(tb.url, { clientId: `${dev}:b`, username: dev, password: devSecret })).toBe(2)
+    // Revoking the credential disconnects every replica.
+    const closed = [closedEvent(a), closedEvent(b)]
+    await tb.credentials.remove(ctl)
+    await Promise.all(closed)
+    await Promise.all([a.endAsync(true), b.endAsync(true)])
   })
 
   it('disconnects a connected client when its credential is revoked', async () => {

@@ -2,11 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { connect } from '@nats-io/transport-node'
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { createTopics, natsSubject } from '@liquid-edge/protocol'
-import { startTestBroker, waitFor, type TestBroker } from '@liquid-edge/test/harness'
+import { NATS_URL, startTestBroker, waitFor, type TestBroker, startNatsServer } from '@liquid-edge/test/harness'
 import { telemetry, uid } from './fixtures.js'
-import { startNatsServer } from './servers.js'
-
-const MACHINE_NATS = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
 
 function uniqueStream(): { stream: string; subjectPrefix: string } {
   const tag = crypto.randomUUID().slice(0, 8)
@@ -46,15 +43,15 @@ async function sendTelemetry(tb: TestBroker, id: string, ids: string[]): Promise
 describe('NATS JetStream bridge', () => {
   it.each(['batch', 'each'] as const)('delivers telemetry to a durable consumer once per message id (ack %s)', async (ack) => {
     const { stream, subjectPrefix } = uniqueStream()
-    await using tb = await startTestBroker({ config: { nats: { url: MACHINE_NATS, stream, subjectPrefix, storage: 'memory', ack } } })
-    const nc = await connect({ servers: MACHINE_NATS })
+    await using tb = await startTestBroker({ config: { nats: { url: NATS_URL, stream, subjectPrefix, storage: 'memory', ack } } })
+    const nc = await connect({ servers: NATS_URL })
     try {
       await waitFor(() => tb.broker.bridgeState === 'connected', { what: 'bridge connected' })
       const id = `${uid()}.with.dots`
       const ids = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()]
       await sendTelemetry(tb, id, [...ids, ids[1] ?? '']) // the second one twice (an MQTT re-send)
       await waitFor(async () => (await tb.broker.metrics.bridgePublished.get()).values.reduce((n, v) => n + v.value, 0) === 4)
-      const got = await readStream(MACHINE_NATS, stream, 3)
+      const got = await readStream(NATS_URL, stream, 3)
       expect(got.map(([, msgId]) => msgId)).toEqual(ids)
       expect((await (await jetstreamManager(nc)).streams.info(stream)).state.messages).toBe(3)
       expect(new Set(got.map(([subject]) => subject))).toEqual(new Set([natsSubject('telemetry', id, subjectPrefix)]))

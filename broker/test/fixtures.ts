@@ -53,3 +53,9 @@ export function closedEvent(client: { once(event: 'close', listener: () => void)
     })
   })
 }
+
+/** A valid reported state of `deviceId` at `generation`. */
+export function reported(deviceId: string, generation: number): Buffer {
+  const body = { generation, rolloutId: null, phase: 'active' as const, slots: [], agentVersion: '1.0.0', hardware: 'x86-edge' }
+  return Buffer.from(encode(deviceMessage('reported', deviceId, body)))
+}

@@ -9,9 +9,10 @@ import {
   uniqueRoot,
   waitForEvent,
   waitForMessage,
+  startRedisServer,
+  type ChildServer,
 } from '@liquid-edge/test/harness'
 import { desired, uid } from './fixtures.js'
-import { startRedisServer, type ChildServer } from './servers.js'
 
 // A redis-server of our own: aedes-persistence-redis and mqemitter-redis have no key/channel prefix.
 let redis: ChildServer & AsyncDisposable
@@ -42,26 +43,6 @@ function node(brokerId: string): Promise<LiquidBroker> {
 const url = (b: LiquidBroker) => `mqtt://127.0.0.1:${b.ports.tcp ?? 0}`
 
 describe('redis persistence and multi-node', () => {
-  it('keeps a retained desired state across a broker restart', async () => {
-    const [ctlId, devId] = [uid('ctl'), uid()]
-    const [ctlSecret, devSecret] = [
-      await provisionTestCredential(credentials, ctlId, 'controller'),
-      await provisionTestCredential(credentials, devId),
-    ]
-    const first = await node('restart-node')
-    const ctl = await connectClient(url(first), credentialOptions(ctlId, ctlSecret))
-    await ctl.publishAsync(topics.desired(devId), desired(devId, 3), { qos: 1, retain: true })
-    await ctl.endAsync()
-    await first.close()
-    await using second = await node('restart-node')
-    await using dev = await connectClient(url(second), credentialOptions(devId, devSecret))
-    const msg = waitForMessage<{ body: { generation: number } }>(dev, topics.desired(devId))
-    await dev.subscribeAsync(topics.desired(devId), { qos: 1 })
-    const got = await msg
-    expect(got.retain).toBe(true)
-    expect(got.payload.body.generation).toBe(3)
-  })
-
   it('delivers across two nodes: live, retained, and an offline QoS 1 queue that follows the device', async () => {
     const [ctlId, devId] = [uid('ctl'), uid()]
     const ctlSecret = await provisionTestCredential(credentials, ctlId, 'controller')

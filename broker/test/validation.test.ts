@@ -59,6 +59,51 @@ describe('validation at the edge', () => {
     expect(tb.broker.clientStats(id)).toMatchObject({ invalidPayloads: 1 })
   })
 
+  it('forwards and retains the validated message, without the unknown fields a device added', async () => {
+    await using own = await startTestBroker()
+    const t = createTopics(own.root)
+    const id = uid()
+    await using live = await own.connect(uid('ctl'), { role: 'controller' })
+    await live.subscribeAsync(t.status(id), { qos: 1 })
+    const forwarded = waitForMessage<Record<string, unknown>>(live, t.status(id))
+    await using dev = await own.connect(id)
+    const padded = { ...(JSON.parse(status(id, true, 7).toString()) as object), padding: 'x'.repeat(60_000) }
+    const sent = Buffer.from(JSON.stringify({ ...padded, body: { online: true, session: 7, extra: 'y'.repeat(1000) } }))
+    await dev.publishAsync(t.status(id), sent, { qos: 1, retain: true })
+    const stripped = (await forwarded).payload
+    expect(stripped).not.toHaveProperty('padding')
+    expect(stripped.body).toEqual({ online: true, session: 7 })
+    // What was retained is the validated message too, as a later subscriber sees it.
+    await using later = await own.connect(uid('ctl'), { role: 'controller' })
+    const bytes = new Promise<Buffer>((resolve) =>
+      later.once('message', (_t, payload) => {
+        resolve(payload)
+      }),
+    )
+    await later.subscribeAsync(t.status(id), { qos: 1 })
+    const retained = await bytes
+    expect(retained.byteLength).toBeLessThan(300)
+    expect(JSON.parse(retained.toString())).toEqual(stripped)
+  })
+
+  it('forwards the validated message as the codec writes it: bytes sent that way pass as they are, any other spelling is rewritten', async () => {
+    const id = uid()
+    await using ctl = await tb.connect(uid('ctl'), { role: 'controller' })
+    await ctl.subscribeAsync(topics.telemetry(id), { qos: 1 })
+    const received: string[] = []
+    ctl.on('message', (_t, p) => received.push(p.toString()))
+    await using dev = await tb.connect(id)
+    const canonical = telemetry(id, 1)
+    // The same message with spaces and a duplicated key (JSON.parse keeps the last one; another
+    // parser downstream might keep the first): valid, but not to be forwarded as sent.
+    const respelled = Buffer.from(canonical.toString().replace('{"v":1,', '{ "v" : 1 , "v": "x", "v":1,'))
+    expect(respelled.equals(canonical)).toBe(false)
+    await dev.publishAsync(topics.telemetry(id), canonical, { qos: 1 })
+    await dev.publishAsync(topics.telemetry(id), respelled, { qos: 1 })
+    await waitFor(() => received.length === 2)
+    expect(received).toEqual([canonical.toString(), canonical.toString()])
+  })
+
   it('limits a flooding device while another device keeps flowing', async () => {
     const [flood, calm] = [uid('flood'), uid('calm')]
     await using ctl = await tb.connect(uid('ctl'), { role: 'controller' })

@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import type { CredentialRecord, Identity } from '@liquid-edge/protocol'
 import type { Clock } from '../clock.js'
 import type { BrokerMetrics, LoginRefusal } from '../ops/metrics.js'
+import type { AppTopics } from '../policy/app-topics.js'
 import { ClientSession } from '../policy/session.js'
 import { TokenBucket } from '../policy/token-bucket.js'
 import type { CredentialStore } from './credential-store.js'
@@ -29,7 +30,23 @@ export interface AuthenticatorOptions {
   /** The live client with this id on this node, if any (for the takeover policy). */
   liveClient: (id: string) => Client | undefined
   onRefused: (clientId: string, reason: LoginRefusal) => void
+  /** Development mode: a CONNECT without a username is an anonymous client (never under the fleet root). */
+  allowAnonymous?: boolean
+  /** Application-topic rules, beside the fleet's. */
+  appTopics?: AppTopics | null
 }
+
+/**
+ * Controller replicas share one credential: each connects under the client id
+ * `<username>:<replica>` (`:` is never part of a device id), so adding a replica needs no new
+ * credential, and two replicas never take each other's session over.
+ */
+export function isReplicaOf(clientId: string, username: string): boolean {
+  return clientId.length > username.length + 1 && clientId.startsWith(`${username}:`)
+}
+
+/** What a successful login yields: a credential record, or an anonymous client (development mode). */
+type Login = { record: CredentialRecord } | { anonymous: true }
 
 /** The identity a credential record grants. */
 export function identityOf(record: CredentialRecord): Identity {
@@ -57,9 +74,10 @@ function refusal(code: number, message: string): AuthenticateError {
 }
 
 /**
- * aedes' `authenticate` hook: client id = username = device id; the secret is checked against
+ * aedes' `authenticate` hook: client id = username = device id (a controller replica: see
+ * {@link isReplicaOf}); the secret is checked against
  * the scrypt hash in the credential store (or a verified TLS client certificate whose CN is the
- * client id stands in for it). Failures are rate limited per id and per address.
+ * client id stands in for it). Failures back off per (client id, address), see {@link LoginLimiter}.
  */
 export function createAuthenticate(o: AuthenticatorOptions) {
   const refuse = (
@@ -68,9 +86,10 @@ export function createAuthenticate(o: AuthenticatorOptions) {
     code: number,
     done: (err: AuthenticateError | null, ok: boolean | null) => void,
   ) => {
+    const address = addressOf(client)
     o.metrics.loginsRefused.labels(reason).inc()
     o.onRefused(client.id, reason)
-    o.logger.warn({ clientId: client.id, address: addressOf(client), reason }, 'login refused')
+    o.logger.warn({ clientId: client.id, address, reason, retryInMs: o.limiter.waitMs(client.id, address) }, 'login refused')
     done(refusal(code, reason), false)
   }
 
@@ -78,18 +97,22 @@ export function createAuthenticate(o: AuthenticatorOptions) {
     client: Client,
     username: string | undefined,
     password: Buffer | undefined,
-  ): Promise<[LoginRefusal, number] | CredentialRecord> {
+  ): Promise<[LoginRefusal, number] | Login> {
     const id = client.id
     const address = addressOf(client)
-    if (o.limiter.isBlocked(id, address)) return ['rate_limited', NOT_AUTHORIZED]
+    const verdict = o.limiter.verdict(id, address)
+    if (verdict === 'backoff' || verdict === 'address_limited') return [verdict, NOT_AUTHORIZED]
+    if (verdict === 'exempt') o.metrics.loginsExempted.inc()
     const byCert = certificateId(client) === id
-    if (!byCert && username !== id) {
+    if (o.allowAnonymous === true && !byCert && username === undefined) return checkAnonymous(id)
+    const replica = !byCert && username !== undefined && isReplicaOf(id, username)
+    if (!byCert && username !== id && !replica) {
       o.limiter.recordFailure(id, address)
       return ['client_id_mismatch', IDENTIFIER_REJECTED]
     }
     let record: CredentialRecord | null
     try {
-      record = await o.store.get(id)
+      record = await o.store.get(replica ? username : id)
     } catch (err) {
       o.logger.error({ err, clientId: id }, 'credential store unavailable')
       return ['store_unavailable', SERVER_UNAVAILABLE]
@@ -99,13 +122,43 @@ export function createAuthenticate(o: AuthenticatorOptions) {
       o.limiter.recordFailure(id, address)
       return ['bad_credentials', BAD_USERNAME_OR_PASSWORD]
     }
+    // Only a controller's credential is shared by replicas; a device's id is its one session.
+    if (replica && record.role !== 'controller') {
+      o.limiter.recordFailure(id, address)
+      return ['client_id_mismatch', IDENTIFIER_REJECTED]
+    }
     const live = o.liveClient(id)
     if (live !== undefined && live !== client && !live.closed) {
       if (!o.takeovers.allow(id)) return ['flapping', IDENTIFIER_REJECTED]
       o.metrics.takeovers.inc()
       o.logger.info({ clientId: id }, 'client id taken over by a new connection')
     }
-    return record
+    return { record }
+  }
+
+  /** An anonymous client may not use a registered id: it would take over that device's session. */
+  async function checkAnonymous(id: string): Promise<[LoginRefusal, number] | Login> {
+    try {
+      if ((await o.store.get(id)) !== null) return ['reserved_id', IDENTIFIER_REJECTED]
+    } catch (err) {
+      o.logger.error({ err, clientId: id }, 'credential store unavailable')
+      return ['store_unavailable', SERVER_UNAVAILABLE]
+    }
+    return { anonymous: true }
+  }
+
+  function sessionOf(client: Client, login: Login, username: string | undefined): ClientSession {
+    const identity: Identity = 'record' in login ? identityOf(login.record) : { role: 'anonymous', id: client.id }
+    const ids = identity.role === 'gateway' ? 1 + identity.children.length : 1
+    const bucket = identity.role === 'controller' ? null : new TokenBucket(o.rate.ratePerSec * ids, o.rate.burst * ids, o.clock.now())
+    return new ClientSession(identity, {
+      root: o.root,
+      address: addressOf(client),
+      credentialHash: 'record' in login ? login.record.hash : '',
+      bucket,
+      username,
+      appTopics: o.appTopics ?? null,
+    })
   }
 
   return function authenticate(
@@ -120,14 +173,8 @@ export function createAuthenticate(o: AuthenticatorOptions) {
           refuse(client, result[0], result[1], done)
           return
         }
-        const identity = identityOf(result)
-        const ids = identity.role === 'gateway' ? 1 + identity.children.length : 1
-        const bucket = identity.role === 'controller' ? null : new TokenBucket(o.rate.ratePerSec * ids, o.rate.burst * ids, o.clock.now())
-        o.sessions.set(
-          client,
-          new ClientSession(identity, { root: o.root, address: addressOf(client), credentialHash: result.hash, bucket }),
-        )
-        o.limiter.recordSuccess(client.id)
+        o.sessions.set(client, sessionOf(client, result, username))
+        if ('record' in result) o.limiter.recordSuccess(client.id, addressOf(client))
         done(null, true)
       },
       (err: unknown) => {

@@ -1,11 +1,28 @@
 import type { Clock } from '../clock.js'
 
 export interface LoginLimiterOptions {
-  /** Failed logins per client id within the window before that id is refused outright. */
-  maxFailuresPerId: number
-  /** Failed logins per remote address within the window before that address is refused outright. */
+  /** Wait after the first failed login of a client id from one address; it doubles with each further failure. */
+  backoffBaseMs: number
+  /** Longest wait between two attempts of one client id from one address. */
+  backoffMaxMs: number
+  /** Failed logins from one address (any client id) within `addressWindowMs` before it is refused; 0: no limit. */
   maxFailuresPerAddress: number
-  windowMs: number
+  addressWindowMs: number
+  /** Addresses the per-address limit does not apply to (a site's NAT, the controller's host); each use is counted. */
+  exemptAddresses: readonly string[]
+}
+
+/**
+ * What the limiter says before a login's secret is checked: go ahead; go ahead although the
+ * address is over its limit (it is exempt; counted); or refuse, with the reason.
+ */
+export type LoginVerdict = 'allowed' | 'exempt' | 'backoff' | 'address_limited'
+
+interface Backoff {
+  failures: number
+  /** No attempt of this client id from this address before this time. */
+  until: number
+  last: number
 }
 
 interface Window {
@@ -13,61 +30,89 @@ interface Window {
   start: number
 }
 
+const MAX_ENTRIES = 100_000
+
+/** `::ffff:10.0.0.1` and `10.0.0.1` are one IPv4 address. */
+export function normalizeAddress(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address
+}
+
 /**
- * Fixed-window counters of failed logins per client id and per address. While a key is over its
- * limit the broker refuses it without running scrypt, so guessing costs the attacker, not the broker.
+ * Failed logins slow down whoever fails, not whoever they pretend to be. Device ids are not
+ * secret, so a lockout of an id would let anyone keep a device offline: failures are keyed on
+ * (client id, address), and each one doubles that pair's wait, from `backoffBaseMs` to
+ * `backoffMaxMs`. The same id from an address that has not failed is never held back. On top,
+ * an address failing for many ids (one guess each, under every pair's back-off) is refused for
+ * the rest of its window, unless an operator listed it as exempt. While refused, the broker
+ * answers without running scrypt, so guessing costs the attacker, not the broker.
  */
 export class LoginLimiter {
-  readonly #options: LoginLimiterOptions
+  readonly #o: LoginLimiterOptions
   readonly #clock: Clock
-  readonly #byId = new Map<string, Window>()
-  readonly #byAddress = new Map<string, Window>()
+  readonly #pairs = new Map<string, Backoff>()
+  readonly #addresses = new Map<string, Window>()
+  readonly #exempt: ReadonlySet<string>
 
   constructor(options: LoginLimiterOptions, clock: Clock) {
-    this.#options = options
+    this.#o = options
     this.#clock = clock
+    this.#exempt = new Set(options.exemptAddresses.map(normalizeAddress))
   }
 
-  /** True when either the id or the address has used up its failures for the current window. */
-  isBlocked(id: string, address: string): boolean {
+  /** Whether a login of `id` from `address` may be checked now. */
+  verdict(id: string, address: string): LoginVerdict {
     const now = this.#clock.now()
-    return (
-      this.#count(this.#byId, id, now) >= this.#options.maxFailuresPerId ||
-      this.#count(this.#byAddress, address, now) >= this.#options.maxFailuresPerAddress
-    )
+    const pair = this.#pairs.get(pairKey(id, address))
+    if (pair !== undefined && now < pair.until) return 'backoff'
+    const a = normalizeAddress(address)
+    if (this.#o.maxFailuresPerAddress === 0 || this.#count(a, now) < this.#o.maxFailuresPerAddress) return 'allowed'
+    return this.#exempt.has(a) ? 'exempt' : 'address_limited'
+  }
+
+  /** Milliseconds `id` must wait before its next attempt from `address` (0 when it may try now). */
+  waitMs(id: string, address: string): number {
+    const pair = this.#pairs.get(pairKey(id, address))
+    return pair === undefined ? 0 : Math.max(0, pair.until - this.#clock.now())
   }
 
   recordFailure(id: string, address: string): void {
     const now = this.#clock.now()
-    this.#bump(this.#byId, id, now)
-    this.#bump(this.#byAddress, address, now)
+    if (this.#pairs.size >= MAX_ENTRIES) this.#prune(now)
+    const key = pairKey(id, address)
+    const prev = this.#pairs.get(key)
+    // A pair that has kept quiet for a full maximum wait starts again from the base.
+    const failures = prev === undefined || now - prev.last > 2 * this.#o.backoffMaxMs ? 1 : prev.failures + 1
+    const wait = Math.min(this.#o.backoffMaxMs, this.#o.backoffBaseMs * 2 ** Math.min(failures - 1, 30))
+    this.#pairs.set(key, { failures, until: now + wait, last: now })
+    const a = normalizeAddress(address)
+    const w = this.#addresses.get(a)
+    if (w === undefined || now - w.start >= this.#o.addressWindowMs) this.#addresses.set(a, { count: 1, start: now })
+    else w.count++
   }
 
-  /** A good login clears the id's failures (not the address's: one good device must not unblock a scanner). */
-  recordSuccess(id: string): void {
-    this.#byId.delete(id)
+  /** A good login clears the pair's back-off (not the address's count: one good device must not unblock a scanner). */
+  recordSuccess(id: string, address: string): void {
+    this.#pairs.delete(pairKey(id, address))
   }
 
-  #count(map: Map<string, Window>, key: string, now: number): number {
-    const w = map.get(key)
+  #count(address: string, now: number): number {
+    const w = this.#addresses.get(address)
     if (w === undefined) return 0
-    if (now - w.start >= this.#options.windowMs) {
-      map.delete(key)
+    if (now - w.start >= this.#o.addressWindowMs) {
+      this.#addresses.delete(address)
       return 0
     }
     return w.count
   }
 
-  #bump(map: Map<string, Window>, key: string, now: number): void {
-    if (map.size > 100_000) this.#prune(map, now)
-    const w = map.get(key)
-    if (w === undefined || now - w.start >= this.#options.windowMs) map.set(key, { count: 1, start: now })
-    else w.count++
+  #prune(now: number): void {
+    for (const [k, p] of this.#pairs) if (now - p.last > 2 * this.#o.backoffMaxMs) this.#pairs.delete(k)
+    for (const [k, w] of this.#addresses) if (now - w.start >= this.#o.addressWindowMs) this.#addresses.delete(k)
   }
+}
 
-  #prune(map: Map<string, Window>, now: number): void {
-    for (const [k, w] of map) if (now - w.start >= this.#options.windowMs) map.delete(k)
-  }
+function pairKey(id: string, address: string): string {
+  return `${id}\u0000${normalizeAddress(address)}`
 }
 
 /**

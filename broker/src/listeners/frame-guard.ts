@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream'
+import { CONNACK_UNACCEPTABLE_PROTOCOL, connectVerdict } from './connect-gate.js'
 
 /**
  * Reads the MQTT fixed header of each packet as bytes arrive (type byte + remaining-length
@@ -51,14 +52,41 @@ export class FrameGuard {
   }
 }
 
-/** Put a {@link FrameGuard} in front of `conn`'s reads (aedes consumes a connection with `read()`). */
-export function guardConnection(conn: Duplex, maxBytes: number, onTooLarge: () => void): void {
+export interface GuardHooks {
+  /** A packet over the maximum size closed the connection. */
+  onTooLarge: () => void
+  /** A CONNECT with an unsupported protocol level got CONNACK 0x01 and was closed. */
+  onUnsupportedLevel: (level: number) => void
+}
+
+/**
+ * Put the connection's first packet through {@link connectVerdict} and a {@link FrameGuard} in front
+ * of `conn`'s reads (aedes consumes a connection with `read()`). Until the CONNECT's protocol level is
+ * known, bytes are held back from aedes; a `null` read makes it wait for the next `readable`.
+ */
+export function guardConnection(conn: Duplex, maxBytes: number, hooks: GuardHooks): void {
   const guard = new FrameGuard(maxBytes)
   const read = conn.read.bind(conn)
+  let head: Buffer | null = Buffer.alloc(0)
   conn.read = (size?: number): unknown => {
-    const chunk: unknown = read(size)
+    let chunk: unknown = read(size)
+    if (head !== null && chunk instanceof Uint8Array) {
+      const start: Buffer = Buffer.concat([head, chunk])
+      const verdict = connectVerdict(start)
+      if (verdict.kind === 'need-more') {
+        head = start
+        return null
+      }
+      head = null
+      if (verdict.kind === 'refuse') {
+        hooks.onUnsupportedLevel(verdict.level)
+        conn.end(CONNACK_UNACCEPTABLE_PROTOCOL, () => conn.destroy())
+        return null
+      }
+      chunk = start
+    }
     if (chunk instanceof Uint8Array && !guard.inspect(chunk)) {
-      onTooLarge()
+      hooks.onTooLarge()
       conn.destroy()
       return null
     }

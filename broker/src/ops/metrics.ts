@@ -1,9 +1,27 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 /** Why a login was refused (label `reason`). */
-export type LoginRefusal = 'bad_credentials' | 'client_id_mismatch' | 'rate_limited' | 'flapping' | 'store_unavailable'
+export type LoginRefusal =
+  | 'bad_credentials'
+  | 'client_id_mismatch'
+  /** This client id failed from this address and must wait (exponential back-off). */
+  | 'backoff'
+  /** This address failed too often, for any client ids, within its window. */
+  | 'address_limited'
+  | 'flapping'
+  | 'store_unavailable'
+  /** Development mode: an anonymous client asked for the client id of a registered credential. */
+  | 'reserved_id'
+  /** A CONNECT with a protocol level other than 3.1 / 3.1.1 (CONNACK 0x01). */
+  | 'protocol_level'
 /** Why a publish was dropped (label `reason`). */
-export type PublishRefusal = 'not_authorized' | 'invalid_payload' | 'rate_limited'
+export type PublishRefusal = 'not_authorized' | 'invalid_payload' | 'rate_limited' | 'qos_not_allowed'
+/**
+ * How a publish on a fleet topic broke the contract's QoS/retain rule (label `breach`): `retained` and
+ * `not_retained` are corrected (the retain flag set as the contract says), `qos0` is accepted and
+ * counted (a QoS handshake cannot be changed afterwards), `qos2` is refused.
+ */
+export type DeliveryBreach = 'retained' | 'not_retained' | 'qos0' | 'qos2'
 
 /** The broker's Prometheus metrics, in a registry of its own (several brokers may share a process). */
 export class BrokerMetrics {
@@ -32,6 +50,11 @@ export class BrokerMetrics {
     labelNames: ['reason'],
     registers: [this.registry],
   })
+  readonly loginsExempted = new Counter({
+    name: 'lln_broker_logins_address_exempt_total',
+    help: 'Logins checked although their address was over its failure limit, because it is listed as exempt',
+    registers: [this.registry],
+  })
   readonly takeovers = new Counter({
     name: 'lln_broker_client_takeovers_total',
     help: 'Connections that replaced a live connection with the same client id',
@@ -52,6 +75,12 @@ export class BrokerMetrics {
     name: 'lln_broker_invalid_payloads_total',
     help: 'Payloads that failed protocol validation, by error code',
     labelNames: ['code'],
+    registers: [this.registry],
+  })
+  readonly deliveryBreaches = new Counter({
+    name: 'lln_broker_delivery_breaches_total',
+    help: 'Publishes on fleet topics against the QoS/retain rule, by topic kind and breach (retain corrected, qos0 counted, qos2 refused)',
+    labelNames: ['kind', 'breach'],
     registers: [this.registry],
   })
   readonly rateLimited = new Counter({

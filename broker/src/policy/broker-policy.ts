@@ -1,9 +1,9 @@
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes'
 import type { Logger } from 'pino'
-import { DELIVERY, type BridgeKind, type Codec, type ErrorCode } from '@liquid-edge/protocol'
+import { DELIVERY, FutureCommandSchema, type BridgeKind, type Codec, type ErrorCode, type TopicKind } from '@liquid-edge/protocol'
 import type { Clock } from '../clock.js'
-import type { BrokerMetrics, PublishRefusal } from '../ops/metrics.js'
-import type { ClientSession } from './session.js'
+import type { BrokerMetrics, DeliveryBreach, PublishRefusal } from '../ops/metrics.js'
+import type { ClientSession, PublishRoute } from './session.js'
 
 /** A refused publish or subscription, as the broker reports it in its `refused` event. */
 export interface Refusal {
@@ -23,6 +23,7 @@ export interface BridgeItem {
 }
 
 const BRIDGED: ReadonlySet<string> = new Set<BridgeKind>(['telemetry', 'status', 'reported', 'events'])
+const REFUSED: PublishRoute = Object.freeze({ allowed: false, topic: null, kind: 'other', rule: null, bridged: false })
 
 export interface BrokerPolicyOptions {
   codec: Codec
@@ -51,9 +52,15 @@ export class BrokerPolicy {
   readonly #bridge = new WeakMap<object, BridgeItem>()
   /** Topic → kind label for the delivery counter (aedes calls authorizeForward once per subscriber). */
   readonly #kinds = new Map<string, string>()
+  /**
+   * Where a validated message is serialised to be compared with the bytes as sent, without a
+   * buffer per message; room for the largest accepted payload and a multi-byte character more.
+   */
+  readonly #scratch: Buffer
 
   constructor(options: BrokerPolicyOptions) {
     this.#o = options
+    this.#scratch = Buffer.allocUnsafe(options.codec.maxBytes + 8)
   }
 
   /** True when `packet` was refused by `authorizePublish` and must not be published. */
@@ -72,15 +79,29 @@ export class BrokerPolicy {
       return
     }
     const session = this.#o.sessions.get(client)
-    const topic = packet.topic
-    if (session === undefined || !session.mayPublish(topic)) {
+    const route = session === undefined ? REFUSED : session.publishRoute(packet.topic, this.#classify)
+    if (session === undefined || !route.allowed) {
       this.#drop(client, packet, session, 'not_authorized', 'BROKER_NOT_AUTHORIZED')
     } else if (!this.#withinRate(client, packet, session)) {
       this.#drop(client, packet, session, 'rate_limited', 'BROKER_RATE_LIMITED')
     } else {
-      this.#validate(client, packet, session)
+      this.#validate(client, packet, session, route)
     }
     cb(null)
+  }
+
+  /** The ACL's answer and the topic's classification, once per client and topic (the session caches it). */
+  readonly #classify = (session: ClientSession, topic: string): PublishRoute => {
+    if (!session.mayPublish(topic)) return REFUSED
+    const parsed = this.#o.codec.topics.parse(topic)
+    if (parsed === null) return { allowed: true, topic: null, kind: 'other', rule: null, bridged: false }
+    return {
+      allowed: true,
+      topic: parsed,
+      kind: parsed.kind,
+      rule: DELIVERY[parsed.kind],
+      bridged: this.#o.bridging && parsed.kind !== 'fleet-events' && BRIDGED.has(parsed.kind),
+    }
   }
 
   readonly authorizeSubscribe = (client: Client, sub: Subscription, cb: (err: Error | null, sub?: Subscription | null) => void): void => {
@@ -126,26 +147,33 @@ export class BrokerPolicy {
     return session.bucket.take(this.#o.clock.now())
   }
 
-  #validate(client: Client, packet: PublishPacket, session: ClientSession): void {
-    const parsed = this.#o.codec.topics.parse(packet.topic)
-    if (parsed === null) {
-      this.#accept(session, 'other')
+  #validate(client: Client, packet: PublishPacket, session: ClientSession, route: PublishRoute): void {
+    const parsed = route.topic
+    if (parsed === null || route.rule === null) {
+      this.#accept(session, route.kind)
       return
     }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
     // An empty retained payload is MQTT's "clear the retained message": the controller's to send.
-    if (payload.length === 0 && session.identity.role === 'controller' && DELIVERY[parsed.kind].retain) {
-      this.#accept(session, parsed.kind)
+    if (payload.length === 0 && session.identity.role === 'controller' && route.rule.retain) {
+      this.#accept(session, route.kind)
       return
     }
     const result = this.#o.codec.decode(packet.topic, payload)
+    if (!result.ok && result.error.code === 'PROTO_UNKNOWN_COMMAND' && session.identity.role === 'controller') {
+      if (this.#futureCommand(client, packet, session, payload)) return
+    }
     if (!result.ok) {
       session.stats.lastInvalidCode = result.error.code
       this.#o.metrics.invalidPayloads.labels(result.error.code).inc()
       this.#drop(client, packet, session, 'invalid_payload', result.error.code)
       return
     }
-    if (this.#o.bridging && parsed.kind !== 'fleet-events' && BRIDGED.has(parsed.kind)) {
+    if (!this.#deliveryRule(client, packet, session, parsed.kind, route.rule)) return
+    // What goes on is the validated message (unknown fields stripped), never the bytes as sent:
+    // nothing unvalidated is forwarded, retained or bridged.
+    this.#forwardAs(packet, payload, JSON.stringify(result.message))
+    if (route.bridged && parsed.kind !== 'fleet-events') {
       this.#bridge.set(packet, {
         kind: parsed.kind as BridgeKind,
         deviceId: parsed.deviceId,
@@ -153,7 +181,72 @@ export class BrokerPolicy {
         acceptedAt: this.#o.clock.now(),
       })
     }
-    this.#accept(session, parsed.kind)
+    this.#accept(session, route.kind)
+  }
+
+  /**
+   * Make `json` (the validated message) the packet's payload. A sender that already sent exactly
+   * those bytes (the agents do: they send what the codec encodes) keeps its buffer, which is then
+   * byte for byte the same; anything else gets a new one.
+   */
+  #forwardAs(packet: PublishPacket, payload: Buffer, json: string): void {
+    const written = this.#scratch.write(json, 'utf8')
+    if (written === payload.length && written < this.#scratch.length && payload.compare(this.#scratch, 0, written) === 0) {
+      packet.payload = payload
+      return
+    }
+    packet.payload = Buffer.from(json)
+  }
+
+  /**
+   * A controller may be newer than this broker: a command of a kind the broker does not know is
+   * forwarded when its envelope, kind and expiry check out, so the device can answer it with
+   * `PROTO_UNKNOWN_COMMAND` (the contract's rule) instead of the command vanishing here.
+   * @returns true when forwarded
+   */
+  #futureCommand(client: Client, packet: PublishPacket, session: ClientSession, payload: Buffer): boolean {
+    let parsed
+    try {
+      parsed = FutureCommandSchema.safeParse(JSON.parse(payload.toString('utf8')))
+    } catch {
+      return false
+    }
+    if (!parsed.success || this.#o.codec.topics.cmd(parsed.data.deviceId) !== packet.topic) return false
+    if (!this.#deliveryRule(client, packet, session, 'cmd', DELIVERY.cmd)) return true
+    packet.payload = Buffer.from(JSON.stringify(parsed.data))
+    this.#accept(session, 'cmd')
+    return true
+  }
+
+  /**
+   * The contract fixes QoS and retain per topic kind (`DELIVERY`): a wrong retain flag is corrected
+   * (retained telemetry would greet every new subscriber with a stale window; an unretained status
+   * would be lost to a restarted controller), QoS 0 where 1 is due is counted, QoS 2 is refused.
+   * @returns false when the packet was dropped
+   */
+  #deliveryRule(
+    client: Client,
+    packet: PublishPacket,
+    session: ClientSession,
+    kind: TopicKind,
+    rule: PublishRoute['rule'] & object,
+  ): boolean {
+    if (packet.qos === 2) {
+      this.#breach(client, packet, kind, 'qos2')
+      this.#drop(client, packet, session, 'qos_not_allowed', 'BROKER_QOS_NOT_ALLOWED')
+      return false
+    }
+    if (packet.retain !== rule.retain) {
+      this.#breach(client, packet, kind, rule.retain ? 'not_retained' : 'retained')
+      packet.retain = rule.retain
+    }
+    if (packet.qos === 0 && rule.qos === 1) this.#breach(client, packet, kind, 'qos0')
+    return true
+  }
+
+  #breach(client: Client, packet: PublishPacket, kind: TopicKind, breach: DeliveryBreach): void {
+    this.#o.metrics.deliveryBreaches.labels(kind, breach).inc()
+    this.#o.logger.debug({ clientId: client.id, topic: packet.topic, breach }, 'publish against the delivery rule')
   }
 
   #accept(session: ClientSession, kind: string): void {
