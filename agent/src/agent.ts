@@ -1,9 +1,12 @@
 import { EventEmitter } from 'node:events'
 import type { KeyObject } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
+import { setTimeout as delay } from 'node:timers/promises'
 import { join } from 'node:path'
+import { loadPublisherKeys } from '@liquid-edge/package'
 import {
   FleetError,
+  MIN_WINDOW_MS,
   createCodec,
   deviceMessage,
   toErrorPayload,
@@ -17,11 +20,12 @@ import {
   type TelemetryBody,
 } from '@liquid-edge/protocol'
 import { pino } from 'pino'
-import { CommandRunner } from './commands/command-runner.js'
+import { CommandRunner, readableCommandId } from './commands/command-runner.js'
 import { commandHandler } from './commands/handlers.js'
 import { AgentMetrics } from './http/metrics.js'
 import { startLocalHttp, type LocalHttpServer } from './http/http-server.js'
 import type { AgentInternals } from './internals.js'
+import { checkInput } from './input.js'
 import { AgentLog } from './log/agent-log.js'
 import type { AgentOptions, AgentSettings } from './options.js'
 import {
@@ -30,18 +34,18 @@ import {
   type Clock,
   type DeviceDriver,
   type InferenceResult,
+  type SensorReadings,
   type SlotName,
   type StateStore,
 } from './ports.js'
 import { initialState, loadState, reportedBody, saveState, type AgentState } from './state/agent-state.js'
 import { OfflineBuffer } from './telemetry/offline-buffer.js'
 import { TelemetryPublisher } from './telemetry/telemetry-publisher.js'
-import { TelemetryWindow } from './telemetry/window.js'
+import { TelemetryWindow, type OutsideSamples } from './telemetry/window.js'
 import type { AgentTransport, InboundKind } from './transport/transport.js'
 import { createHttpFetcher } from './update/http-fetcher.js'
 import { Reconciler } from './update/reconciler.js'
 import { restoreSlots } from './update/slots.js'
-import { toPublicKey } from './update/verify-package.js'
 
 import type { AgentEvents } from './events.js'
 
@@ -75,6 +79,9 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
   private windowTimer: unknown = null
   private windowRun: Promise<unknown> = Promise.resolve()
   private pendingEvents: DeviceEventBody[] = []
+  /** Application inferences in flight, and measurements waiting for them to finish. */
+  private inflight = 0
+  private idleWaiters: (() => void)[] = []
   private closing: Promise<void> | null = null
   private saving: Promise<void> = Promise.resolve()
 
@@ -96,7 +103,7 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
     )
     this.store = store
     this.fetcher = options.fetcher ?? createHttpFetcher(options.download)
-    this.publisherKeys = options.publisherKeys.map(toPublicKey)
+    this.publisherKeys = loadPublisherKeys(options.publisherKeys)
     this.stateDir = settings.stateDir
     this.agentVersion = settings.agentVersion
     this.startedAt = this.clock.now()
@@ -231,10 +238,13 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
       this.m?.refused.inc({ code: decoded.error.code })
       this.log.write('warn', 'message refused', { kind, code: decoded.error.code, reason: decoded.error.message })
       this.emit('messageRefused', { code: decoded.error.code, message: decoded.error.message })
+      const commandId = kind === 'cmd' ? readableCommandId(payload, this.deviceId) : null
+      if (commandId !== null) void this.commands.refuse(commandId, decoded.error.code, decoded.error.message)
       return
     }
     const message = decoded.message
-    if (message.type === 'desired') this.reconciler.onDesired(message.body)
+    // The newest state's policy sets the log's verbosity (also the one re-delivered after a restart).
+    if (message.type === 'desired') this.reconciler.onDesired(this.log.debugFor(message.body, this.state.generation))
     else if (message.type === 'command') {
       this.commands.handle(message).catch((err: unknown) => {
         this.log.write('error', 'command handling failed', { commandId: message.id, err })
@@ -273,12 +283,27 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
   }
 
   probe(input: Float32Array, slot: SlotName): Promise<InferenceResult> {
-    this.checkShape(input, this.manifests[slot])
+    checkInput(input, this.manifests[slot])
     return this.driver.infer(input, slot)
   }
 
   busy(): boolean {
     return this.reconciler.busy
+  }
+
+  whenIdle(): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
+  }
+
+  recordEvaluation(samples: number, correct: number): void {
+    this.window.recordEvaluation(samples, correct)
+  }
+
+  async readSensors(): Promise<SensorReadings | null> {
+    const readings = await this.driver.readSensors().catch(() => null)
+    if (readings?.powerMw != null) this.window.recordMeter(readings.powerMw, this.clock.now())
+    return readings
   }
 
   // ---- public API -----------------------------------------------------------------------
@@ -291,21 +316,35 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
     const slot = this.state.active
     const manifest = slot === null ? null : this.manifests[slot]
     if (slot === null || manifest === null) throw new FleetError('AGENT_NO_MODEL', 'no model is active on this device')
-    this.checkShape(input, manifest)
+    checkInput(input, manifest)
     let result: InferenceResult
+    this.inflight++
     try {
       result = await this.driver.infer(input, slot)
     } catch (err) {
       this.window.record(null, null)
       this.reconciler.trial.record(null)
       this.m?.inferenceError.inc()
+      this.log.write('debug', 'inference failed', { model: `${manifest.name}@${manifest.version}`, err })
       throw err
+    } finally {
+      if (--this.inflight === 0) for (const wake of this.idleWaiters.splice(0)) wake()
     }
     this.window.record(result.latencyMs, result.energyMj)
     this.reconciler.trial.record(result.latencyMs)
     this.m?.inferenceOk.inc()
     this.m?.latency.observe(result.latencyMs / 1000)
     return { ...result, modelVersion: manifest.version }
+  }
+
+  /**
+   * Count inferences the device ran outside the agent (an MCU's own loop behind a gateway) in the
+   * current telemetry window and in a running trial, as if the agent had run them.
+   */
+  recordSamples(samples: OutsideSamples): void {
+    if (samples.attempts <= 0) return
+    this.window.recordOutside(samples)
+    this.reconciler.trial.recordOutside(samples)
   }
 
   health(): { status: 'ok' | 'degraded'; [key: string]: unknown } {
@@ -315,6 +354,7 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
       deviceId: this.deviceId,
       model,
       phase: this.state.phase,
+      ...(this.state.reason === null ? {} : { reason: this.state.reason }),
       generation: this.state.generation,
       connected: this.transport.connected,
       bufferedWindows: this.telemetry.buffered,
@@ -324,7 +364,7 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
 
   /** Close the current telemetry window now and send (or buffer) it. Used by fleets that drive windows themselves. */
   async closeWindow(): Promise<TelemetryBody> {
-    const sensors = await this.driver.readSensors().catch(() => null)
+    const sensors = await this.readSensors()
     const seq = this.state.telemetrySeq++
     if (seq % 60 === 0) {
       // reserve the next 60 numbers so that a crash never reuses a sequence number
@@ -335,9 +375,14 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
       await this.saving
       this.state.telemetrySeq = seq + 1
     }
-    const body = this.window.close(this.clock.now(), seq, this.model, sensors, 0)
+    // A late timer under load may close a window just after the previous one: wait out the
+    // contract's shortest window (a few ms at most) rather than send one every receiver refuses.
+    const early = MIN_WINDOW_MS - (this.clock.now() - this.window.start)
+    if (early > 0) await delay(early)
+    const body = this.window.close(this.clock.now(), seq, this.model, sensors, this.driver.hardware)
     this.lastWindow = body
-    this.reconciler.trial.onWindow(sensors?.powerMw ?? null)
+    this.log.window(body)
+    this.reconciler.trial.onWindow(body)
     await this.telemetry.send(body)
     this.m?.buffered.set(this.telemetry.buffered)
     this.emit('windowClosed', body)
@@ -382,18 +427,6 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
   }
 
   // ---- internals ------------------------------------------------------------------------
-
-  private checkShape(input: Float32Array, manifest: PackageManifest | null): void {
-    if (manifest === null) throw new FleetError('AGENT_NO_MODEL', 'no model in that slot')
-    const want = manifest.input.shape.reduce((a, b) => a * b, 1)
-    if (input.length !== want) {
-      throw new FleetError(
-        'AGENT_INPUT_SHAPE',
-        `input has ${input.length} values; the model expects ${want} (shape [${manifest.input.shape.join(', ')}])`,
-      )
-    }
-    for (const v of input) if (!Number.isFinite(v)) throw new FleetError('AGENT_INPUT_SHAPE', 'input values must be finite numbers')
-  }
 
   private armWindow(): void {
     if (this.closing !== null) return

@@ -1,7 +1,7 @@
 import type { DeviceEventBody, PackageManifest, Phase, ErrorPayload, TelemetryBody } from '@liquid-edge/protocol'
 import type { KeyObject } from 'node:crypto'
 import type { AgentLog } from './log/agent-log.js'
-import type { ArtifactFetcher, Clock, DeviceDriver, InferenceResult, SlotName, StateStore } from './ports.js'
+import type { ArtifactFetcher, Clock, DeviceDriver, InferenceResult, SensorReadings, SlotName, StateStore } from './ports.js'
 import type { AgentState } from './state/agent-state.js'
 
 /** What the agent's parts (reconciler, trial, commands) share. Not public API. */
@@ -31,4 +31,10 @@ export interface AgentInternals {
   probe(input: Float32Array, slot: SlotName): Promise<InferenceResult>
   /** True while an update (download … trial) holds the slots. */
   busy(): boolean
+  /** Resolves when no application inference is in flight: measurements wait for them (they keep priority). */
+  whenIdle(): Promise<void>
+  /** Count an evaluation on the package's labelled set in the current telemetry window. */
+  recordEvaluation(samples: number, correct: number): void
+  /** Read the driver's sensors (`null` when they cannot be read); a power reading counts in the telemetry window. */
+  readSensors(): Promise<SensorReadings | null>
 }

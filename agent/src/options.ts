@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto'
+import type { PublisherKey } from '@liquid-edge/package'
 import type { Logger } from 'pino'
 import * as z from 'zod'
 import { DEFAULT_ROOT, DeviceIdSchema, FleetError, isValidRoot } from '@liquid-edge/protocol'
@@ -41,8 +41,8 @@ export interface AgentOptions extends z.input<typeof AgentSettingsSchema> {
   mqtt?: Omit<MqttConnectionOptions, 'clientId'>
   /** A ready transport, e.g. `gatewaySession.transportFor(deviceId)`. */
   transport?: AgentTransport
-  /** Publisher keys (PEM SPKI, raw 32-byte ed25519, or KeyObject); a package must verify against one. */
-  publisherKeys: readonly (string | Uint8Array | KeyObject)[]
+  /** Trusted publisher keys (PEM, base64 SPKI, a PEM file path, raw 32-byte ed25519, or KeyObject); a package must verify against one. */
+  publisherKeys: readonly PublisherKey[]
   /** @defaultValue the real clock */
   clock?: Clock
   /** @defaultValue HTTP(S) with Range resume ({@link createHttpFetcher} with `download`) */

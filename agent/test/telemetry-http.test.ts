@@ -2,11 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startPlainBroker, waitFor, type PlainBroker } from '@liquid-edge/test/harness'
-import { LogHistogram } from '@liquid-edge/agent'
+import { emptyLatency, mergeLatency, type TelemetryBody } from '@liquid-edge/protocol'
+import { startPlainBroker, startTcpProxy, waitFor, type PlainBroker } from '@liquid-edge/test/harness'
 import { OfflineBuffer } from '../src/telemetry/offline-buffer.js'
 import { createFixture } from './support/fixture.js'
-import { startTcpProxy } from './support/tcp-proxy.js'
 
 let broker: PlainBroker
 beforeAll(async () => {
@@ -29,6 +28,42 @@ describe('agent telemetry', () => {
     expect(w.latencyMs?.p50).toBeCloseTo(2, 1)
     expect(w.latencyMs?.max).toBe(2)
     expect(w.windowMs).toBeGreaterThanOrEqual(90)
+    // The mergeable statistics: exact count, sum, extremes; one histogram bucket holds all ten.
+    expect(w.latency).toMatchObject({ count: 10, sumMs: 20, minMs: 2, maxMs: 2, histogram: { counts: [10] } })
+    expect(w.temperature).toEqual({ maxC: 41.5, meanC: 41.5, samples: 1 })
+    expect(w.hardware).toBe(driver.hardware)
+  })
+
+  it('counts failed attempts in inferences, measures energy over its span, and takes outside samples', async () => {
+    await using fx = await createFixture(broker.url)
+    const { agent, driver } = await fx.startAgent({ driverOptions: { sensors: { powerMw: 250 } } })
+    await fx.desired(1, fx.model({ version: '1.0.0' }))
+    await fx.waitPhase('active', 1)
+    driver.faults.latencyMs = 3
+    for (let i = 0; i < 4; i++) await agent.infer(Float32Array.from([1, 2, 3, 4]))
+    driver.faults.errorEvery = 1
+    for (let i = 0; i < 2; i++) await agent.infer(Float32Array.from([1, 2, 3, 4])).catch(() => undefined)
+    // An MCU's own loop ran 5 more, one of them failed, 4 at 10 ms.
+    agent.recordSamples({
+      attempts: 5,
+      errors: 1,
+      latency: { count: 4, sumMs: 40, minMs: 10, maxMs: 10, histogram: { bins: [461], counts: [4] } },
+      energyJoules: 0.002,
+    })
+    // Whichever windows they fell in, the windows add up to exactly what ran.
+    await waitFor(() => fx.telemetry.reduce((n, t) => n + t.inferences, 0) >= 11, { what: 'windows with the 11 attempts' })
+    const sum = (f: (t: TelemetryBody) => number) => fx.telemetry.reduce((n, t) => n + f(t), 0)
+    expect(sum((t) => t.inferences)).toBe(11)
+    expect(sum((t) => t.errors)).toBe(3)
+    const merged = emptyLatency()
+    for (const t of fx.telemetry) if (t.latency != null) mergeLatency(merged, t.latency)
+    expect(merged).toMatchObject({ count: 8, sumMs: 52, minMs: 3, maxMs: 10 })
+    for (const t of fx.telemetry) {
+      expect(t.energy?.source).toBe('meter')
+      expect(t.energy?.avgMw).toBeCloseTo(250, 9)
+      // The meter's average covers the time since the previous reading: joules = power × that span.
+      expect(t.energy?.joules).toBeCloseTo((250 * (t.energy?.measuredMs ?? 0)) / 1e6, 12)
+    }
   })
 
   it('buffers windows offline and sends them in order with no gaps on reconnect', async () => {
@@ -72,7 +107,7 @@ describe('offline buffer', () => {
       const buf = await OfflineBuffer.open(path, 4)
       const win = (seq: number) => ({
         seq,
-        windowStart: 1000 * seq,
+        windowStart: 1_700_000_000_000 + 1000 * seq,
         windowMs: 1000,
         model: null,
         inferences: 0,
@@ -93,20 +128,6 @@ describe('offline buffer', () => {
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
-  })
-})
-
-describe('log histogram', () => {
-  it('gives quantiles within 3 % of the exact ones', () => {
-    const h = new LogHistogram()
-    const values = Array.from({ length: 10_000 }, (_, i) => 0.01 + (i % 1000) * 0.013)
-    for (const v of values) h.record(v)
-    const sorted = [...values].sort((a, b) => a - b)
-    for (const q of [0.5, 0.95, 0.99]) {
-      const exact = sorted[Math.ceil(q * sorted.length) - 1] ?? 0
-      expect(Math.abs(h.quantile(q) - exact) / exact).toBeLessThan(0.03)
-    }
-    expect(h.max).toBe(Math.max(...values))
   })
 })
 

@@ -6,7 +6,16 @@ import { join } from 'node:path'
 import { Aedes } from 'aedes'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAgent, createGatewaySession, createMemoryStateStore, createMqttTransport } from '@liquid-edge/agent'
-import { FakeDriver, publisherKeyPair, startPlainBroker, uniqueRoot, waitFor, type PlainBroker } from '@liquid-edge/test/harness'
+import {
+  FakeDriver,
+  freePort,
+  publisherKeyPair,
+  startPlainBroker,
+  startTcpProxy,
+  uniqueRoot,
+  waitFor,
+  type PlainBroker,
+} from '@liquid-edge/test/harness'
 import { createFixture } from './support/fixture.js'
 
 let broker: PlainBroker
@@ -53,6 +62,66 @@ describe('agent transports', () => {
       await gateway.close()
       await rm(dir, { recursive: true, force: true })
     }
+  })
+
+  it('gives a gateway child a higher session on every connection of the gateway', async () => {
+    await using fx = await createFixture(broker.url)
+    await using proxy = await startTcpProxy(broker.port)
+    const gateway = createGatewaySession({
+      url: proxy.url,
+      gatewayId: `gw-${fx.deviceId}`,
+      root: fx.root,
+      reconnectMinMs: 20,
+      reconnectMaxMs: 50,
+    })
+    const dir = await mkdtemp(join(tmpdir(), 'lln-gw-'))
+    try {
+      const agent = await createAgent({
+        deviceId: fx.deviceId,
+        root: fx.root,
+        stateDir: dir,
+        stateStore: createMemoryStateStore(),
+        telemetryBufferOnDisk: false,
+        driver: new FakeDriver(),
+        publisherKeys: [fx.keys.publicKeyPem],
+        transport: gateway.transportFor(fx.deviceId),
+      })
+      const first = await waitFor(() => fx.status.find((s) => s.online), { what: 'the child online' })
+      proxy.cut()
+      await waitFor(() => !agent.connected, { what: 'the gateway offline' })
+      proxy.restore()
+      const second = await waitFor(() => fx.status.find((s) => s.online && s.session > first.session), { what: 'a new session' })
+      expect(second.gateway).toBe(`gw-${fx.deviceId}`)
+      await agent.close()
+    } finally {
+      await gateway.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('moves to the next broker of its list when its node goes away, and back round the list', async () => {
+    await using fx = await createFixture(broker.url)
+    const port = Number(new URL(broker.url).port)
+    // Two "nodes" (relays to one broker, so what the agent published stays visible) and a dead one.
+    await using a = await startTcpProxy(port)
+    await using b = await startTcpProxy(port)
+    const dead = `mqtt://127.0.0.1:${await freePort()}`
+    const { agent } = await fx.startAgent({ mqtt: { url: [a.url, dead, b.url], reconnectMinMs: 50, reconnectMaxMs: 300 } })
+    await waitFor(() => fx.status.some((s) => s.online), { timeoutMs: 10_000, what: 'online through node a' })
+    const first = Math.max(...fx.status.filter((s) => s.online).map((s) => s.session))
+    a.cut()
+    // Past the dead node to b, with a newer session.
+    await waitFor(() => fx.status.some((s) => s.online && s.session > first) && agent.connected, {
+      timeoutMs: 15_000,
+      what: 'online again through node b',
+    })
+    const second = Math.max(...fx.status.filter((s) => s.online).map((s) => s.session))
+    a.restore()
+    b.cut()
+    await waitFor(() => fx.status.some((s) => s.online && s.session > second) && agent.connected, {
+      timeoutMs: 15_000,
+      what: 'online again through node a, round the list',
+    })
   })
 
   it('waits refusedDelayMs before retrying after the broker refuses the CONNECT', async () => {

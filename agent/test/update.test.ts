@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildFakePackage, publisherKeyPair, startPlainBroker, waitFor, type PlainBroker } from '@liquid-edge/test/harness'
+import { buildFakePackage, publisherKeyPair, startPlainBroker, startTcpProxy, waitFor, type PlainBroker } from '@liquid-edge/test/harness'
 import { createFixture, type Fixture } from './support/fixture.js'
-import { startTcpProxy } from './support/tcp-proxy.js'
 
 let broker: PlainBroker
 beforeAll(async () => {
@@ -26,7 +25,7 @@ describe('agent update', () => {
     const v2 = fx.model({ version: '2.0.0' })
     await fx.desired(2, { ...v2, sha256: 'f'.repeat(64) })
     const failed = await fx.waitPhase('failed', 2)
-    expect(failed.error?.code).toBe('AGENT_SHA256_MISMATCH')
+    expect(failed.error?.code).toBe('PACKAGE_SHA256_MISMATCH')
     expect(failed.slots.map((s) => [s.role, s.model.version])).toEqual([['active', '1.0.0']])
     expect(driver.loads).toEqual(['1.0.0'])
     expect(driver.activeVersion).toBe('1.0.0')
@@ -38,7 +37,7 @@ describe('agent update', () => {
     const forged = buildFakePackage(publisherKeyPair().privateKey, { version: '2.0.0' })
     await fx.desired(2, fx.artifacts.ref('forged.liquid', forged))
     const failed = await fx.waitPhase('failed', 2)
-    expect(failed.error?.code).toBe('AGENT_SIGNATURE_INVALID')
+    expect(failed.error?.code).toBe('PACKAGE_SIGNATURE_INVALID')
     expect(driver.loads).toEqual(['1.0.0'])
   })
 
@@ -48,7 +47,7 @@ describe('agent update', () => {
     const v2 = fx.model({ version: '2.0.0' })
     const other = fx.model({ version: '2.0.1' })
     await fx.desired(2, { ...v2, signature: other.signature })
-    expect((await fx.waitPhase('failed', 2)).error?.code).toBe('AGENT_SIGNATURE_INVALID')
+    expect((await fx.waitPhase('failed', 2)).error?.code).toBe('PACKAGE_SIGNATURE_MISMATCH')
   })
 
   it('fails the self-test when golden vectors do not match and frees the candidate slot', async () => {
@@ -169,6 +168,37 @@ describe('agent update', () => {
     expect((await fx.waitPhase('reverted', 2)).error?.code).toBe('AGENT_TRIAL_ENERGY')
   })
 
+  it('judges the trial against the budgets of its own hardware class, and names the class', async () => {
+    await using fx = await createFixture(broker.url)
+    const { agent, driver } = await deviceOnV1(fx)
+    // The default threshold (50 ms) would pass 20 ms; this device's class allows 8 ms.
+    const budgets = { [driver.hardware]: { latencyThresholdMs: 8 }, 'other-class': { latencyThresholdMs: 1000 } }
+    await fx.desired(2, fx.model({ version: '2.0.0' }), { policy: { trialMs: 30_000, latencyThresholdMs: 50, minSamples: 5, budgets } })
+    await fx.waitPhase('trial', 2)
+    driver.faultsByVersion['2.0.0'] = { latencyMs: 20 }
+    for (let i = 0; i < 10 && driver.activeVersion === '2.0.0'; i++) await agent.infer(Float32Array.from([1, 2, 3, 4]))
+    const reverted = await fx.waitPhase('reverted', 2)
+    expect(reverted.error).toMatchObject({ code: 'AGENT_TRIAL_LATENCY', details: { threshold: 12, hardwareClass: driver.hardware } })
+  })
+
+  it('fails a trial whose energy budget the device cannot measure, unless its class marks energy optional', async () => {
+    await using fx = await createFixture(broker.url)
+    const { driver } = await deviceOnV1(fx)
+    expect(driver.sensors.powerMw).toBeNull()
+    await fx.desired(2, fx.model({ version: '2.0.0', energyBudgetMw: 100 }), {
+      policy: { trialMs: 300, latencyThresholdMs: 5, energyBudgetMw: 100 },
+    })
+    const failed = await fx.waitPhase('reverted', 2)
+    expect(failed.error).toMatchObject({ code: 'AGENT_TRIAL_UNMEASURED', details: { measure: 'energy', hardwareClass: 'default' } })
+    expect(driver.activeVersion).toBe('1.0.0')
+    const optional = { [driver.hardware]: { optional: ['energy' as const] } }
+    await fx.desired(3, fx.model({ version: '3.0.0', energyBudgetMw: 100 }), {
+      policy: { trialMs: 300, latencyThresholdMs: 5, energyBudgetMw: 100, budgets: optional },
+    })
+    await fx.waitPhase('active', 3)
+    expect(driver.activeVersion).toBe('3.0.0')
+  })
+
   it('never applies a superseded generation', async () => {
     await using fx = await createFixture(broker.url)
     const { driver } = await deviceOnV1(fx)
@@ -250,6 +280,17 @@ describe('agent download and package checks', () => {
     await fx.desired(2, { ...v2, url: `${fx.artifacts.baseUrl}/missing.liquid` })
     const failed = await fx.waitPhase('failed', 2)
     expect(failed.error).toMatchObject({ code: 'AGENT_DOWNLOAD_FAILED', retryable: true })
+  })
+
+  it('retries a download the artifact server is too busy for, with back-off, and installs the model without reporting failed', async () => {
+    await using fx = await createFixture(broker.url)
+    await deviceOnV1(fx)
+    const v2 = fx.model({ version: '2.0.0' })
+    fx.artifacts.busyResponses = 2
+    await fx.desired(2, v2)
+    await fx.waitPhase('active', 2, 30_000)
+    expect(fx.artifacts.requests.filter((r) => r.path.endsWith('2.0.0.liquid'))).toHaveLength(3)
+    expect(fx.reported.filter((r) => r.generation === 2).map((r) => r.phase)).not.toContain('failed')
   })
 
   it('refuses a model built for other hardware with AGENT_PACKAGE_INVALID', async () => {

@@ -3,7 +3,9 @@ import type { AgentInternals } from '../internals.js'
 import type { LogLine } from '../log/agent-log.js'
 import type { Reconciler } from '../update/reconciler.js'
 import type { CommandHandler } from './command-runner.js'
-import { evaluate, ping, profile, status, verify } from './measure-commands.js'
+import { ping, status } from './info-commands.js'
+import { evaluate, profile, verify } from './measure-commands.js'
+import { MeasureSession } from './measure-session.js'
 import { decommission, rollback, switchSlots } from './slot-commands.js'
 
 /** How often a followed log stream sends a part. */
@@ -33,9 +35,27 @@ async function logs(ai: AgentInternals, cmd: Extract<Command['body'], { kind: 'l
   return null
 }
 
-/** The dispatch table of command kinds. */
+type MeasureBody = Extract<Command['body'], { kind: 'verify' | 'profile' | 'evaluate' }>
+
+/** The dispatch table of command kinds. Measurements run one at a time, each within its duty cycle. */
 export function commandHandler(ai: AgentInternals, reconciler: Reconciler): CommandHandler {
-  return async (command, send) => {
+  let measuring: Promise<unknown> = Promise.resolve()
+  const measure = (
+    body: MeasureBody,
+    send: Parameters<CommandHandler>[1],
+    signal: AbortSignal,
+    run: (session: MeasureSession) => Promise<CommandResult>,
+  ): Promise<CommandResult> => {
+    const start = (): Promise<CommandResult> => {
+      const session = new MeasureSession(ai, { dutyCycle: body.dutyCycle, signal, send })
+      session.check()
+      return run(session)
+    }
+    const turn = measuring.then(start, start)
+    measuring = turn.catch(() => undefined)
+    return turn
+  }
+  return async (command, send, signal) => {
     const body = command.body
     switch (body.kind) {
       case 'ping':
@@ -47,11 +67,13 @@ export function commandHandler(ai: AgentInternals, reconciler: Reconciler): Comm
       case 'decommission':
         return decommission(ai, reconciler)
       case 'verify':
-        return verify(ai, body)
+        return measure(body, send, signal, (session) => verify(ai, body, session))
       case 'profile':
-        return profile(ai, body)
+        return measure(body, send, signal, (session) => profile(ai, body, session))
       case 'evaluate':
-        return evaluate(ai, body)
+        return measure(body, send, signal, (session) => evaluate(ai, body, session))
+      case 'cancel':
+        return null // answered by the command runner
       case 'status':
         return status(ai, body)
       case 'logs':

@@ -1,13 +1,23 @@
-import { statfs } from 'node:fs/promises'
-import { freemem, totalmem } from 'node:os'
 import * as z from 'zod'
-import { FleetError, type CommandOf, type CommandResult, type PackageManifest, type TelemetryBody } from '@liquid-edge/protocol'
+import {
+  FleetError,
+  addLatency,
+  emptyLatency,
+  latencyMean,
+  latencyQuantiles,
+  type CommandOf,
+  type CommandResult,
+  type LatencyAcc,
+  type PackageManifest,
+} from '@liquid-edge/protocol'
 import type { AgentInternals } from '../internals.js'
 import type { SlotName } from '../ports.js'
-import { otherSlot, reportedSlots } from '../state/agent-state.js'
+import { otherSlot } from '../state/agent-state.js'
 import { runGolden } from '../update/slots.js'
+import { agreementCheck, budgetsOf, energyCheck, goldenCheck, limitCheck, type Check } from './checks.js'
+import type { MeasureSession } from './measure-session.js'
 
-type Check = Extract<CommandResult, { kind: 'verify' }>['checks'][number]
+type Quantiles = NonNullable<Extract<CommandResult, { kind: 'profile' }>['quantiles']>
 
 function activeSlot(ai: AgentInternals): { slot: SlotName; manifest: PackageManifest } {
   const slot = ai.state.active
@@ -27,132 +37,96 @@ function verifyTarget(ai: AgentInternals): { slot: SlotName; manifest: PackageMa
   return activeSlot(ai)
 }
 
-function quantile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return 0
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? 0
+/** The quantile summary of an accumulator (latency in ms, or power in mW: the same log buckets serve both). */
+function summary(acc: LatencyAcc): Quantiles | null {
+  const q = latencyQuantiles(acc)
+  return q === null ? null : { samples: acc.count, mean: latencyMean(acc) ?? 0, ...q }
 }
 
-function quantiles(values: number[]): { samples: number; mean: number; p50: number; p95: number; p99: number; max: number } {
-  const sorted = Float64Array.from(values).sort()
-  const mean = values.reduce((a, b) => a + b, 0) / Math.max(1, values.length)
-  return {
-    samples: values.length,
-    mean,
-    p50: quantile(sorted, 0.5),
-    p95: quantile(sorted, 0.95),
-    p99: quantile(sorted, 0.99),
-    max: quantile(sorted, 1),
-  }
-}
-
-/** Run `samples` inferences cycling through the golden inputs; latency (ms), energy (mJ) and power (mW) per sample. */
-async function sample(ai: AgentInternals, slot: SlotName, manifest: PackageManifest, until: { samples?: number; durationMs?: number }) {
-  const latency: number[] = []
-  const energy: number[] = []
-  const power: number[] = []
-  const outputs: Float32Array[] = []
-  const deadline = until.durationMs === undefined ? Infinity : ai.clock.now() + until.durationMs
-  const max = until.samples ?? 1_000_000
-  for (let i = 0; i < max && ai.clock.now() < deadline; i++) {
-    const g = manifest.golden[i % manifest.golden.length]
-    if (g === undefined) break
-    const r = await ai.probe(Float32Array.from(g.input), slot)
-    latency.push(r.latencyMs)
-    if (r.energyMj !== null) energy.push(r.energyMj)
-    if (r.energyMj !== null && r.latencyMs > 0) power.push(r.energyMj / (r.latencyMs / 1000))
-    if (i < manifest.golden.length) outputs.push(r.output)
-  }
-  return { latency, energy, power, outputs }
+/** What a sampling run measured: latency (ms), power while inferring (mW), energy per inference (mJ). */
+interface Run {
+  latency: LatencyAcc
+  power: LatencyAcc
+  energy: LatencyAcc
 }
 
 /**
- * The energy budget is the average power at the device's own workload, not the draw during
- * back-to-back inference. Project it from the last telemetry window — its average power, its
- * inference rate and the energy per inference of what ran — by swapping in the energy per
- * inference measured for `target`. `null` when the device has no window with power in it yet.
+ * Paced inferences cycling through the golden inputs, until `samples` ran, `durationMs` passed or
+ * the session stops; `onProgress` may send what was measured so far.
  */
-function projectedPowerMw(window: TelemetryBody | null, targetMj: number | null, sameModel: boolean): number | null {
-  if (window === null || window.energy === null) return null
-  const { avgMw, perInferenceMj } = window.energy
-  const ratePerS = window.inferences / (window.windowMs / 1000)
-  if (ratePerS === 0 || sameModel) return avgMw
-  if (targetMj === null || perInferenceMj === null) return null
-  return Math.max(0, avgMw + ratePerS * (targetMj - perInferenceMj))
-}
-
-function energyCheck(ai: AgentInternals, manifest: PackageManifest, energyMj: number[]): Check {
-  const budget = manifest.energyBudgetMw
-  if (budget === null) return { name: 'energy', passed: true, observed: null, threshold: null, detail: 'no energy budget' }
-  const window = ai.lastWindow
-  const targetMj = energyMj.length === 0 ? null : quantiles(energyMj).mean
-  const sameModel = window?.model?.name === manifest.name && window.model.version === manifest.version
-  const observed = projectedPowerMw(window, targetMj, sameModel)
-  if (observed === null)
-    return {
-      name: 'energy',
-      passed: true,
-      observed: null,
-      threshold: budget,
-      detail: 'energy not measurable: no telemetry window with power yet',
+async function sample(
+  session: MeasureSession,
+  slot: SlotName,
+  manifest: PackageManifest,
+  until: { samples?: number; durationMs?: number },
+  onProgress?: (run: Run) => Promise<void>,
+): Promise<Run> {
+  const run: Run = { latency: emptyLatency(), power: emptyLatency(), energy: emptyLatency() }
+  const max = until.samples ?? Infinity
+  const endMs = until.durationMs ?? Infinity
+  for (let i = 0; i < max && session.elapsedMs < endMs; i++) {
+    const g = manifest.golden[i % manifest.golden.length]
+    if (g === undefined) break
+    const r = await session.probe(Float32Array.from(g.input), slot)
+    addLatency(run.latency, r.latencyMs)
+    if (r.energyMj !== null) {
+      addLatency(run.energy, r.energyMj)
+      if (r.latencyMs > 0) addLatency(run.power, r.energyMj / (r.latencyMs / 1000))
     }
-  const rate = window === null ? 0 : window.inferences / (window.windowMs / 1000)
-  return {
-    name: 'energy',
-    passed: observed <= budget,
-    observed,
-    threshold: budget,
-    detail: `average power at this device's workload (${rate.toFixed(1)} inferences/s)`,
+    await onProgress?.(run)
   }
+  return run
 }
 
-function argmax(v: ArrayLike<number>): number {
-  let best = 0
-  for (let i = 1; i < v.length; i++) if ((v[i] ?? -Infinity) > (v[best] ?? -Infinity)) best = i
-  return best
-}
-
-export async function verify(ai: AgentInternals, cmd: CommandOf<'verify'>): Promise<CommandResult> {
+export async function verify(ai: AgentInternals, cmd: CommandOf<'verify'>, session: MeasureSession): Promise<CommandResult> {
   const { slot, manifest } = verifyTarget(ai)
-  const checks: Check[] = []
-  const golden = await runGolden(ai, slot, manifest)
-  checks.push({ name: 'golden', passed: golden.passed, observed: golden.maxAbsError, threshold: manifest.tolerance, detail: golden.detail })
+  const budgets = budgetsOf(manifest, ai.driver.hardware)
+  // The device's own workload, before this verify's measuring adds to it.
+  const workload = ai.lastWindow
+  const checks: Check[] = [goldenCheck(await runGolden(ai, slot, manifest, budgets.latencyThresholdMs), manifest.tolerance)]
   if (cmd.suite !== 'smoke') {
-    const run = await sample(ai, slot, manifest, { samples: cmd.samples })
-    const q = quantiles(run.latency)
-    checks.push({
-      name: 'latency-p95',
-      passed: q.p95 <= manifest.latencyThresholdMs,
-      observed: q.p95,
-      threshold: manifest.latencyThresholdMs,
-    })
-    checks.push(energyCheck(ai, manifest, run.energy))
+    const run = await sample(session, slot, manifest, { samples: cmd.samples })
+    checks.push(limitCheck('latency-p95', summary(run.latency)?.p95 ?? null, budgets.latencyThresholdMs))
+    checks.push(energyCheck(workload, manifest, budgets, latencyMean(run.energy)))
   }
   if ((cmd.suite === 'production' || cmd.suite === 'full') && ai.state.active !== null && ai.state.active !== slot) {
     const active = activeSlot(ai)
     let agree = 0
     for (const g of manifest.golden) {
       const input = Float32Array.from(g.input)
-      const [a, b] = await Promise.all([ai.probe(input, slot), ai.probe(input, active.slot)])
+      const a = await session.probe(input, slot)
+      const b = await session.probe(input, active.slot)
       if (argmax(a.output) === argmax(b.output)) agree++
     }
-    const ratio = agree / manifest.golden.length
-    checks.push({ name: 'agreement-with-active', passed: ratio >= 0.9, observed: ratio, threshold: 0.9 })
+    checks.push(agreementCheck(agree / manifest.golden.length, cmd.minAgreement ?? null))
   }
   return { kind: 'verify', suite: cmd.suite, passed: checks.every((c) => c.passed), modelVersion: manifest.version, checks }
 }
 
-export async function profile(ai: AgentInternals, cmd: CommandOf<'profile'>): Promise<CommandResult> {
+export async function profile(ai: AgentInternals, cmd: CommandOf<'profile'>, session: MeasureSession): Promise<CommandResult> {
   const { slot, manifest } = activeSlot(ai)
   const until = cmd.samples !== undefined ? { samples: cmd.samples } : { durationMs: cmd.durationMs ?? 1000 }
-  const run = await sample(ai, slot, manifest, until)
-  const values = cmd.metric === 'latency' ? run.latency : run.power
-  return {
-    kind: 'profile',
-    metric: cmd.metric,
-    unit: cmd.metric === 'latency' ? 'ms' : 'mW',
-    modelVersion: manifest.version,
-    quantiles: values.length === 0 ? null : quantiles(values),
+  const result = (run: Run): CommandResult => {
+    const latencyMs = summary(run.latency)
+    const powerMw = summary(run.power)
+    return {
+      kind: 'profile',
+      metric: cmd.metric,
+      unit: cmd.metric === 'latency' ? 'ms' : 'mW',
+      modelVersion: manifest.version,
+      quantiles: cmd.metric === 'latency' ? latencyMs : powerMw,
+      latencyMs,
+      powerMw,
+      elapsedMs: session.elapsedMs,
+    }
   }
+  return result(await sample(session, slot, manifest, until, (run) => session.partial(() => result(run))))
+}
+
+function argmax(v: ArrayLike<number>): number {
+  let best = 0
+  for (let i = 1; i < v.length; i++) if ((v[i] ?? -Infinity) > (v[best] ?? -Infinity)) best = i
+  return best
 }
 
 const EvaluationSetSchema = z.object({
@@ -162,60 +136,44 @@ const EvaluationSetSchema = z.object({
     .max(100_000),
 })
 
-export async function evaluate(ai: AgentInternals, cmd: CommandOf<'evaluate'>): Promise<CommandResult> {
-  const { slot, manifest } = activeSlot(ai)
-  let samples
+async function evaluationSamples(manifest: PackageManifest, cmd: CommandOf<'evaluate'>): Promise<{ input: number[]; label: number }[]> {
   if (cmd.url !== undefined) {
     const res = await fetch(cmd.url, { signal: AbortSignal.timeout(30_000) })
     if (!res.ok) throw new FleetError('AGENT_DOWNLOAD_FAILED', `evaluation set: HTTP ${res.status}`, { retryable: true })
     const parsed = EvaluationSetSchema.safeParse(await res.json())
     if (!parsed.success) throw new FleetError('AGENT_PACKAGE_INVALID', `evaluation set is invalid: ${z.prettifyError(parsed.error)}`)
-    samples = parsed.data.samples
-  } else {
-    const set = manifest.evaluation
-    if (set === undefined || (cmd.dataset !== set.name && cmd.dataset !== 'validation')) {
-      throw new FleetError('AGENT_PACKAGE_INVALID', `the model package has no evaluation set '${cmd.dataset}'`)
-    }
-    samples = set.samples
+    return parsed.data.samples
   }
+  const set = manifest.evaluation
+  if (set === undefined || (cmd.dataset !== set.name && cmd.dataset !== 'validation')) {
+    const has = set === undefined ? 'it carries none' : `it carries '${set.name}' (ask for it by that name or as 'validation')`
+    throw new FleetError('AGENT_NO_DATASET', `${manifest.name}@${manifest.version} has no evaluation set '${cmd.dataset}': ${has}`, {
+      details: { dataset: cmd.dataset, available: set?.name ?? null },
+    })
+  }
+  return set.samples
+}
+
+export async function evaluate(ai: AgentInternals, cmd: CommandOf<'evaluate'>, session: MeasureSession): Promise<CommandResult> {
+  const { slot, manifest } = activeSlot(ai)
+  const samples = await evaluationSamples(manifest, cmd)
   const inLen = manifest.input.shape.reduce((a, b) => a * b, 1)
-  let correct = 0
-  for (const s of samples) {
-    if (s.input.length !== inLen)
-      throw new FleetError('AGENT_INPUT_SHAPE', `evaluation input has ${s.input.length} values, expected ${inLen}`)
-    const r = await ai.probe(Float32Array.from(s.input), slot)
-    if (argmax(r.output) === s.label) correct++
-  }
-  return {
+  const result = (done: number, correct: number): CommandResult => ({
     kind: 'evaluate',
     dataset: cmd.dataset,
     modelVersion: manifest.version,
-    samples: samples.length,
+    samples: done,
     correct,
-    accuracy: correct / samples.length,
+    accuracy: done === 0 ? 0 : correct / done,
+  })
+  let correct = 0
+  for (const [i, s] of samples.entries()) {
+    if (s.input.length !== inLen)
+      throw new FleetError('AGENT_INPUT_SHAPE', `evaluation input has ${s.input.length} values, expected ${inLen}`)
+    const r = await session.probe(Float32Array.from(s.input), slot)
+    if (argmax(r.output) === s.label) correct++
+    await session.partial(() => result(i + 1, correct))
   }
-}
-
-export async function status(ai: AgentInternals, cmd: CommandOf<'status'>): Promise<CommandResult> {
-  const s = ai.state
-  if (cmd.metric === 'slots') return { kind: 'status', slots: reportedSlots(s) }
-  if (cmd.metric === 'memory') {
-    const m = process.memoryUsage()
-    return {
-      kind: 'status',
-      memory: { rssBytes: m.rss, heapUsedBytes: m.heapUsed, systemTotalBytes: totalmem(), systemFreeBytes: freemem() },
-    }
-  }
-  const used = (s.slots.a?.size ?? 0) + (s.slots.b?.size ?? 0)
-  const sensors = await ai.driver.readSensors().catch(() => null)
-  let storage = sensors?.storage ?? null
-  if (storage === null) {
-    const fs = await statfs(ai.stateDir)
-    storage = { totalBytes: fs.blocks * fs.bsize, freeBytes: fs.bavail * fs.bsize }
-  }
-  return { kind: 'status', storage: { ...storage, usedByModelsBytes: used } }
-}
-
-export function ping(ai: AgentInternals): CommandResult {
-  return { kind: 'ping', uptimeMs: ai.clock.now() - ai.startedAt, agentVersion: ai.agentVersion }
+  if (cmd.url === undefined) ai.recordEvaluation(samples.length, correct)
+  return result(samples.length, correct)
 }

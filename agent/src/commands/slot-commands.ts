@@ -17,10 +17,11 @@ async function makeActive(ai: AgentInternals, reconciler: Reconciler, slot: Slot
   if (reconciler.trial.running || s.trial !== null) reconciler.trial.cancel()
   const old = s.active
   s.active = slot
+  s.reason = null
   s.standby = old !== null && old !== slot && s.slots[old] !== null ? 'previous' : null
-  await ai.commit()
-  await ai.driver.activate(slot)
+  // The new slots and the phase are stored and reported together: no report with one without the other.
   await ai.setPhase('active', null)
+  await ai.driver.activate(slot)
 }
 
 function refuseWhileBusy(reconciler: Reconciler): void {

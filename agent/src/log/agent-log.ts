@@ -1,4 +1,5 @@
 import type { Logger } from 'pino'
+import type { DesiredBody, TelemetryBody } from '@liquid-edge/protocol'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 export interface LogLine {
@@ -9,9 +10,12 @@ export interface LogLine {
 
 /**
  * The agent's log: every line goes to the pino logger and into a small ring that the `logs`
- * command reads; followers receive new lines as they are written.
+ * command reads; followers receive new lines as they are written. Debug lines reach the ring only
+ * while `verbose` is on (a release deployed with the policy's `debug`).
  */
 export class AgentLog {
+  /** Keep debug lines for the `logs` command (they are many: each telemetry window, each failure). */
+  verbose = false
   private readonly ring: LogLine[] = []
   private readonly followers = new Set<(line: LogLine) => void>()
 
@@ -23,6 +27,7 @@ export class AgentLog {
 
   write(level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
     this.logger[level](fields, msg)
+    if (level === 'debug' && !this.verbose) return
     const detail = Object.entries(fields)
       .filter(([k]) => k !== 'err')
       .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
@@ -32,6 +37,34 @@ export class AgentLog {
     this.ring.push(line)
     if (this.ring.length > this.capacity) this.ring.shift()
     for (const f of this.followers) f(line)
+  }
+
+  /**
+   * Keep debug lines while the newest desired state's policy asks for them (`liquid-lln deploy
+   * --debug`); a state older than `applied` (the generation acted on) changes nothing. Returns `desired`.
+   */
+  debugFor(desired: DesiredBody, applied: number): DesiredBody {
+    const on = desired.policy.debug
+    if (desired.generation < applied || on === this.verbose) return desired
+    if (!on) this.write('info', 'debug logging off')
+    this.verbose = on
+    if (on) this.write('info', 'debug logging on', { generation: desired.generation, rolloutId: desired.rolloutId })
+    return desired
+  }
+
+  /** A telemetry window's figures, as a debug line. */
+  window(w: TelemetryBody): void {
+    if (!this.verbose) return
+    this.write('debug', 'telemetry window', {
+      seq: w.seq,
+      model: w.model === null ? null : `${w.model.name}@${w.model.version}`,
+      inferences: w.inferences,
+      errors: w.errors,
+      ...(w.latencyMs == null ? {} : { p50Ms: w.latencyMs.p50, p95Ms: w.latencyMs.p95, maxMs: w.latencyMs.max }),
+      powerMw: w.energy?.avgMw ?? null,
+      temperatureC: w.temperatureC,
+      memoryBytes: w.memory?.usedBytes ?? null,
+    })
   }
 
   recent(n: number): LogLine[] {

@@ -5,6 +5,7 @@ import {
   EpochMsSchema,
   ErrorPayloadSchema,
   MessageIdSchema,
+  ModelRefSchema,
   PhaseSchema,
   PolicySchema,
   type ReportedBody,
@@ -42,6 +43,8 @@ export const AgentStateSchema = z.object({
   rolloutId: MessageIdSchema.nullable(),
   phase: PhaseSchema,
   error: ErrorPayloadSchema.nullable(),
+  /** Why the device runs no model (the reason of the desired state that unloaded it), reported back. */
+  reason: ErrorPayloadSchema.nullable().default(null),
   slots: z.object({ a: SlotRecordSchema.nullable(), b: SlotRecordSchema.nullable() }),
   active: z.enum(['a', 'b']).nullable(),
   /** Role of the slot that is not active. */
@@ -51,6 +54,11 @@ export const AgentStateSchema = z.object({
   stagedGeneration: CountSchema.nullable(),
   /** The desired model being worked on (download/verify/stage), for reports after a restart. */
   pending: DesiredBodySchema.nullable(),
+  /**
+   * An operator rollback fetching a version that is not resident, and the phase to return to when
+   * it is done. Cleared at start: the command it answered is gone with the process.
+   */
+  rollbackFetch: z.object({ model: ModelRefSchema, phase: PhaseSchema, error: ErrorPayloadSchema.nullable() }).nullable().default(null),
   telemetrySeq: CountSchema,
   /**
    * True while an agent runs on this state. Still true when the next agent starts means the last
@@ -70,12 +78,14 @@ export function initialState(): AgentState {
     rolloutId: null,
     phase: 'idle',
     error: null,
+    reason: null,
     slots: { a: null, b: null },
     active: null,
     standby: null,
     trial: null,
     stagedGeneration: null,
     pending: null,
+    rollbackFetch: null,
     telemetrySeq: 0,
     running: false,
   }
@@ -112,6 +122,7 @@ export function reportedBody(state: AgentState, info: { agentVersion: string; ha
     phase: state.phase,
     slots: reportedSlots(state),
     error: state.error,
+    reason: state.reason,
     agentVersion: info.agentVersion,
     hardware: info.hardware,
     ...(info.progress === undefined ? {} : { progress: info.progress }),

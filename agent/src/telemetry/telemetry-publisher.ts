@@ -1,9 +1,11 @@
-import type { TelemetryBody } from '@liquid-edge/protocol'
+import { TelemetryBodySchema, type TelemetryBody } from '@liquid-edge/protocol'
 import type { OfflineBuffer } from './offline-buffer.js'
 
 /** Sends windows live when connected; otherwise buffers them and drains the buffer, in order, on reconnect. */
 export class TelemetryPublisher {
   private draining: Promise<void> | null = null
+  /** Windows refused before sending because they break the contract (never buffered: one would block the drain forever). */
+  refused = 0
 
   constructor(
     private readonly buffer: OfflineBuffer,
@@ -26,6 +28,16 @@ export class TelemetryPublisher {
   }
 
   async send(body: TelemetryBody): Promise<void> {
+    const checked = TelemetryBodySchema.safeParse(body)
+    if (!checked.success) {
+      this.refused++
+      this.onError(
+        new Error(
+          `telemetry window ${body.seq} refused, not sent: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+        ),
+      )
+      return
+    }
     if (this.isConnected() && this.buffer.size === 0 && this.draining === null) {
       const stamped = this.stampDropped(body)
       try {

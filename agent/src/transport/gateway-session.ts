@@ -13,10 +13,14 @@ export interface GatewaySessionOptions extends Omit<MqttConnectionOptions, 'clie
   clock?: Clock
   logger?: Logger
   /**
-   * The gateway's own retained status payload (its Last Will carries `online: false`). When
-   * omitted the gateway publishes no status of its own.
+   * The gateway's own status: a session number per connection (persisted by the caller, growing)
+   * and the encoded retained status, also its Last Will. Readers show the children offline while it
+   * is. When omitted the gateway publishes no status of its own (and has no Last Will).
    */
-  status?: (online: boolean) => Uint8Array
+  self?: {
+    nextSession(): Promise<number>
+    status(online: boolean, session: number): Uint8Array
+  }
 }
 
 /** One shared MQTT connection that publishes and subscribes on behalf of child devices (STM32 gateways, simulated fleets). */
@@ -42,6 +46,8 @@ export function createGatewaySession(options: GatewaySessionOptions): GatewaySes
   const topics = createTopics(options.root)
   const logger = options.logger ?? pino({ level: 'silent' })
   const children = new Map<string, Child>()
+  const self = options.self
+  let ownSession = 0
 
   async function attach(client: MqttClient, id: string, child: Child): Promise<void> {
     await client.subscribeAsync([topics.desired(id), topics.cmd(id)], { qos: 1 })
@@ -53,13 +59,20 @@ export function createGatewaySession(options: GatewaySessionOptions): GatewaySes
   const conn = new MqttConnection(
     { ...options, clientId: options.gatewayId, ...(options.username === undefined ? { username: options.gatewayId } : {}) },
     {
-      will: () => {
-        const status = options.status
-        return Promise.resolve(status === undefined ? null : { topic: topics.status(options.gatewayId), payload: status(false) })
+      will: async () => {
+        if (self === undefined) return null
+        ownSession = await self.nextSession()
+        return { topic: topics.status(options.gatewayId), payload: self.status(false, ownSession) }
       },
       up: async (client) => {
-        if (options.status !== undefined) await publishOn(client, topics.status(options.gatewayId), options.status(true), 1, true)
-        await Promise.all([...children].map(([id, child]) => attach(client, id, child)))
+        if (self !== undefined) await publishOn(client, topics.status(options.gatewayId), self.status(true, ownSession), 1, true)
+        // Each connection is a new session for every child too, so a child's statuses order as any device's do.
+        await Promise.all(
+          [...children].map(async ([id, child]) => {
+            child.session = await child.handlers.nextSession()
+            await attach(client, id, child)
+          }),
+        )
       },
       down: () => {
         for (const child of children.values()) {
@@ -128,7 +141,7 @@ export function createGatewaySession(options: GatewaySessionOptions): GatewaySes
     transportFor,
     close: () =>
       conn.close(async (client) => {
-        if (options.status !== undefined) await publishOn(client, topics.status(options.gatewayId), options.status(false), 1, true)
+        if (self !== undefined) await publishOn(client, topics.status(options.gatewayId), self.status(false, ownSession), 1, true)
       }),
   }
 }

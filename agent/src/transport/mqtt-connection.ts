@@ -4,8 +4,12 @@ import type { Clock } from '../ports.js'
 
 /** Connection settings shared by a device's own connection and a gateway's. */
 export interface MqttConnectionOptions {
-  /** Broker URL, e.g. `mqtt://127.0.0.1:1883` or `mqtts://broker:8883`. */
-  url: string
+  /**
+   * Broker URL, e.g. `mqtt://127.0.0.1:1883` or `mqtts://broker:8883`, or the URLs of the nodes of
+   * one clustered broker: the first is tried first, and every new attempt (after a failure or a lost
+   * connection) goes to the next one, round the list, so a device leaves a dead node at once.
+   */
+  url: string | readonly string[]
   /** MQTT client id; the broker requires username = client id = device (or gateway) id. */
   clientId: string
   username?: string
@@ -40,6 +44,8 @@ export class MqttConnection {
   private client: MqttClient | null = null
   private closed = false
   private attempt = 0
+  /** Attempts made; picks the broker URL of the next one. */
+  private attempts = 0
   private timer: unknown = null
   private wake: (() => void) | null = null
   connected = false
@@ -90,7 +96,9 @@ export class MqttConnection {
     const will = await this.hooks.will()
     if (this.isClosed()) return false
     const o = this.options
-    const client = mqtt.connect(o.url, {
+    const urls = typeof o.url === 'string' ? [o.url] : o.url
+    const url = urls[this.attempts++ % urls.length] ?? ''
+    const client = mqtt.connect(url, {
       clientId: o.clientId,
       ...(o.username === undefined ? {} : { username: o.username }),
       ...(o.password === undefined ? {} : { password: o.password }),
@@ -114,6 +122,7 @@ export class MqttConnection {
     })
     await new Promise<void>((resolve) => {
       client.once('connect', () => {
+        this.logger.info({ broker: url.replace(/\/\/[^@/]*@/, '//') }, 'mqtt connected')
         this.attempt = 0
         this.connected = true
         this.hooks.up(client).catch((err: unknown) => {

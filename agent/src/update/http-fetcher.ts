@@ -55,7 +55,10 @@ export function createHttpFetcher(options: HttpFetcherOptions = {}): ArtifactFet
       if (res.status === 200) have = 0
       else if (res.status !== 206) {
         await res.body?.cancel()
-        throw downloadError(`artifact server answered HTTP ${res.status}`)
+        throw new FleetError('AGENT_DOWNLOAD_FAILED', `artifact server answered HTTP ${res.status}`, {
+          retryable: true,
+          details: { httpStatus: res.status },
+        })
       }
       const declared = Number(res.headers.get('content-length') ?? NaN)
       if (Number.isFinite(declared) && have + declared > req.size) {

@@ -1,12 +1,12 @@
 import { mkdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { FleetError, toErrorPayload, type DesiredBody, type ModelRef } from '@liquid-edge/protocol'
+import { assertValidPackage } from '@liquid-edge/package'
+import { FleetError, isFleetError, toErrorPayload, type DesiredBody, type ModelRef } from '@liquid-edge/protocol'
 import type { AgentInternals } from '../internals.js'
 import type { SlotName } from '../ports.js'
 import { standbySlot } from '../state/agent-state.js'
 import { freeSlot, selfTest, stageSlot } from './slots.js'
 import { TrialController } from './trial-controller.js'
-import { verifyPackage } from './verify-package.js'
 
 interface Job {
   generation: number
@@ -15,6 +15,11 @@ interface Job {
   ctl: AbortController
   done: Promise<void>
 }
+
+/** Download attempts before an update fails, and the back-off between them (doubling, ±50 % jitter). */
+const DOWNLOAD_ATTEMPTS = 6
+const DOWNLOAD_RETRY_MIN_MS = 1000
+const DOWNLOAD_RETRY_MAX_MS = 30_000
 
 function superseded(generation: number): FleetError {
   return new FleetError('AGENT_SUPERSEDED', `generation ${generation} was superseded by a newer one`)
@@ -86,7 +91,9 @@ export class Reconciler {
       }
     }
     check()
+    if (model === null) return this.unload(desired)
     if (s.trial !== null) await this.trial.revert(superseded(s.trial.generation))
+    s.reason = null
     s.rolloutId = desired.rolloutId
     s.pending = desired
     const active = s.active === null ? null : s.slots[s.active]
@@ -138,6 +145,37 @@ export class Reconciler {
   }
 
   /**
+   * A desired state with no model: end any trial unjudged, unload and forget every slot, and idle
+   * with the controller's reason. Nothing is kept: the release being left is the bad one, and a
+   * later "back to previous" must not find it in a slot.
+   */
+  private async unload(desired: DesiredBody): Promise<void> {
+    const ai = this.ai
+    const s = ai.state
+    const was = s.active === null ? null : s.slots[s.active]
+    if (s.trial !== null || this.trial.running) this.trial.cancel()
+    s.active = null
+    s.standby = null
+    s.stagedGeneration = null
+    await ai.commit()
+    for (const slot of ['a', 'b'] as const) if (s.slots[slot] !== null) await freeSlot(ai, slot)
+    s.pending = null
+    s.generation = desired.generation
+    s.rolloutId = desired.rolloutId
+    s.reason = desired.reason
+    this.finishing()
+    if (was !== null) {
+      ai.event({
+        event: 'model-unloaded',
+        model: { name: was.name, version: was.version },
+        ...(desired.reason === null ? {} : { error: desired.reason }),
+      })
+    }
+    ai.log.write('info', 'model unloaded', { generation: desired.generation, code: desired.reason?.code ?? null })
+    await ai.setPhase('idle', null)
+  }
+
+  /**
    * For an operator rollback to a version that is not resident: download, verify, stage and
    * self-test it into the standby slot now (the caller activates it: rollbacks skip the trial).
    * On failure the phase returns to what it was and the error is thrown.
@@ -177,25 +215,38 @@ export class Reconciler {
     await mkdir(dir, { recursive: true })
     const partPath = join(dir, `${model.sha256}.part`)
     let lastReported = 0
-    await ai.fetcher.fetch({
-      url: model.url,
-      size: model.size,
-      destPath: partPath,
-      signal,
-      onProgress: (got) => {
-        const progress = got / model.size
-        if (progress - lastReported >= 0.25 && progress < 1) {
-          lastReported = progress
-          void ai.commit(progress).catch(() => undefined)
-        }
-      },
-    })
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await ai.fetcher.fetch({
+          url: model.url,
+          size: model.size,
+          destPath: partPath,
+          signal,
+          onProgress: (got) => {
+            const progress = got / model.size
+            if (progress - lastReported >= 0.25 && progress < 1) {
+              lastReported = progress
+              void ai.commit(progress).catch(() => undefined)
+            }
+          },
+        })
+        break
+      } catch (err) {
+        // An artifact server busy with a whole fleet is not a failed update: wait (jittered, so
+        // that thousands of devices do not come back together) and resume where the bytes stopped.
+        if (signal.aborted || attempt >= DOWNLOAD_ATTEMPTS || !isTransient(err)) throw err
+        const delayMs = Math.min(DOWNLOAD_RETRY_MAX_MS, DOWNLOAD_RETRY_MIN_MS * 2 ** (attempt - 1)) * (0.5 + Math.random())
+        ai.log.write('info', 'download failed, retrying', { attempt, delayMs: Math.round(delayMs), code: err.code, err })
+        await waitOrAbort(ai, delayMs, signal)
+        check()
+      }
+    }
     check()
     await ai.setPhase('verifying', null)
     const bytes = await readFile(partPath)
     let pkg
     try {
-      pkg = verifyPackage(bytes, model, ai.publisherKeys)
+      pkg = assertValidPackage(bytes, { keys: ai.publisherKeys, expectedSha256: model.sha256, expectedSignature: model.signature }).package
     } catch (err) {
       await rm(partPath, { force: true })
       throw err
@@ -206,6 +257,7 @@ export class Reconciler {
       throw new FleetError('AGENT_PACKAGE_INVALID', `model is built for ${hw.join(', ')}, this device is ${ai.driver.hardware}`)
     }
     check()
+    ai.log.write('debug', 'package verified', { model: `${model.name}@${model.version}`, bytes: bytes.byteLength, sha256: model.sha256 })
     await ai.setPhase('staging', null)
     const slot = standbySlot(ai.state)
     try {
@@ -236,4 +288,24 @@ export class Reconciler {
       ai.log.write('error', 'could not record the failure', { err: e })
     })
   }
+}
+
+/** A download failure worth retrying: time-outs, dropped connections, a busy or failing server — not a missing artifact. */
+function isTransient(err: unknown): err is FleetError {
+  if (!isFleetError(err, 'AGENT_DOWNLOAD_FAILED')) return false
+  const status = err.details?.httpStatus
+  return typeof status !== 'number' || status >= 500 || status === 408 || status === 429
+}
+
+/** Wait `ms` on the agent's clock; resolves early when `signal` aborts (the caller checks it). */
+function waitOrAbort(ai: AgentInternals, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      ai.clock.clearTimeout(handle)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const handle = ai.clock.setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+  })
 }

@@ -1,7 +1,16 @@
-import { FleetError, isFleetError, parsePackage, toErrorPayload, type ModelPackage, type PackageManifest } from '@liquid-edge/protocol'
+import { parsePackage, sha256Hex, type ModelPackage } from '@liquid-edge/package'
+import {
+  FleetError,
+  budgetFor,
+  isFleetError,
+  renderReason,
+  toErrorPayload,
+  type PackageManifest,
+  type ReasonCode,
+  type ReasonValues,
+} from '@liquid-edge/protocol'
 import type { AgentInternals } from '../internals.js'
 import type { SlotName } from '../ports.js'
-import { sha256Hex } from './verify-package.js'
 
 /** The state-store name of a slot's package (kept so that the slot can be restored after a restart). */
 export function slotFile(slot: SlotName): string {
@@ -53,10 +62,10 @@ export async function restoreSlots(ai: AgentInternals): Promise<void> {
     if (rec === null) continue
     try {
       const bytes = await ai.store.read(slotFile(slot))
-      if (bytes === null) throw new FleetError('AGENT_PACKAGE_INVALID', 'slot package is missing')
-      if (sha256Hex(bytes) !== rec.sha256) throw new FleetError('AGENT_PACKAGE_INVALID', 'slot file does not match its record')
+      if (bytes === null) throw new FleetError('PACKAGE_TRUNCATED', 'the slot package file is missing')
+      if (sha256Hex(bytes) !== rec.sha256) throw new FleetError('PACKAGE_SHA256_MISMATCH', 'the slot file does not match its record')
       const parsed = parsePackage(bytes)
-      if (!parsed.ok) throw new FleetError('AGENT_PACKAGE_INVALID', parsed.message)
+      if (!parsed.ok) throw new FleetError(parsed.code, parsed.message)
       await ai.driver.load(slot, { manifest: parsed.package.manifest, model: parsed.package.model })
       ai.manifests[slot] = parsed.package.manifest
     } catch (err) {
@@ -70,24 +79,41 @@ export async function restoreSlots(ai: AgentInternals): Promise<void> {
 
 export interface GoldenCheck {
   passed: boolean
+  /** Why: a `CHECK_` reason code, with its values; `detail` is the sentence rendered from them. */
+  code: ReasonCode
+  values: ReasonValues
   maxAbsError: number
   maxLatencyMs: number
   detail: string
 }
 
-/** Run the manifest's golden vectors on `slot`: outputs within tolerance, latency under the threshold. */
-export async function runGolden(ai: AgentInternals, slot: SlotName, manifest: PackageManifest, checkLatency = true): Promise<GoldenCheck> {
+function golden(passed: boolean, code: ReasonCode, values: ReasonValues, maxAbsError: number, maxLatencyMs: number): GoldenCheck {
+  return { passed, code, values, maxAbsError, maxLatencyMs, detail: renderReason(code, values) }
+}
+
+/**
+ * Run the manifest's golden vectors on `slot`: outputs within tolerance, and — unless
+ * `latencyThresholdMs` is null — the slowest under that threshold (the package's by default).
+ */
+export async function runGolden(
+  ai: AgentInternals,
+  slot: SlotName,
+  manifest: PackageManifest,
+  latencyThresholdMs: number | null = manifest.latencyThresholdMs,
+): Promise<GoldenCheck> {
   let maxAbsError = 0
   let maxLatencyMs = 0
-  for (const [i, g] of manifest.golden.entries()) {
+  for (const [index, g] of manifest.golden.entries()) {
     let result
     try {
       result = await ai.probe(Float32Array.from(g.input), slot)
     } catch (err) {
-      return { passed: false, maxAbsError, maxLatencyMs, detail: `golden vector ${i} failed: ${(err as Error).message}` }
+      const error = isFleetError(err) ? err.code : 'AGENT_INTERNAL'
+      return golden(false, 'CHECK_GOLDEN_FAILED', { index, error }, maxAbsError, maxLatencyMs)
     }
     if (result.output.length !== g.output.length) {
-      return { passed: false, maxAbsError, maxLatencyMs, detail: `golden vector ${i}: output has ${result.output.length} values` }
+      const values = { index, values: result.output.length, expected: g.output.length }
+      return golden(false, 'CHECK_GOLDEN_SHAPE', values, maxAbsError, maxLatencyMs)
     }
     g.output.forEach((want, j) => {
       const got = result.output[j]
@@ -96,18 +122,14 @@ export async function runGolden(ai: AgentInternals, slot: SlotName, manifest: Pa
     })
     maxLatencyMs = Math.max(maxLatencyMs, result.latencyMs)
   }
-  if (maxAbsError > manifest.tolerance) {
-    return { passed: false, maxAbsError, maxLatencyMs, detail: `golden outputs off by ${maxAbsError} (tolerance ${manifest.tolerance})` }
+  const tolerance = manifest.tolerance
+  if (maxAbsError > tolerance) return golden(false, 'CHECK_GOLDEN_MISMATCH', { maxAbsError, tolerance }, maxAbsError, maxLatencyMs)
+  if (latencyThresholdMs !== null && maxLatencyMs > latencyThresholdMs) {
+    const values = { latencyMs: maxLatencyMs, thresholdMs: latencyThresholdMs }
+    return golden(false, 'CHECK_GOLDEN_SLOW', values, maxAbsError, maxLatencyMs)
   }
-  if (checkLatency && maxLatencyMs > manifest.latencyThresholdMs) {
-    return {
-      passed: false,
-      maxAbsError,
-      maxLatencyMs,
-      detail: `golden latency ${maxLatencyMs} ms over the ${manifest.latencyThresholdMs} ms threshold`,
-    }
-  }
-  return { passed: true, maxAbsError, maxLatencyMs, detail: 'golden vectors passed' }
+  const values = { check: 'golden', observed: maxAbsError, threshold: tolerance }
+  return golden(true, 'CHECK_PASSED', values, maxAbsError, maxLatencyMs)
 }
 
 /**
@@ -127,10 +149,20 @@ export async function selfTest(
     hw = { ok: false, detail: isFleetError(err) ? err.message : String(err) }
   }
   if (!hw.ok) throw new FleetError('AGENT_SELF_TEST_FAILED', `hardware self-test failed: ${hw.detail ?? 'no detail'}`)
-  const golden = await runGolden(ai, slot, manifest, options.checkLatency ?? true)
-  if (!golden.passed) {
-    throw new FleetError('AGENT_SELF_TEST_FAILED', golden.detail, {
-      details: { maxAbsError: golden.maxAbsError, maxLatencyMs: golden.maxLatencyMs },
+  // The golden latency is judged against the threshold of this device's own hardware class.
+  const threshold = budgetFor(manifest, ai.driver.hardware).latencyThresholdMs
+  const check = await runGolden(ai, slot, manifest, (options.checkLatency ?? true) ? threshold : null)
+  if (!check.passed) {
+    throw new FleetError('AGENT_SELF_TEST_FAILED', check.detail, {
+      details: { reason: check.code, maxAbsError: check.maxAbsError, maxLatencyMs: check.maxLatencyMs },
     })
   }
+  ai.log.write('debug', 'self-test passed', {
+    slot,
+    model: `${manifest.name}@${manifest.version}`,
+    golden: manifest.golden.length,
+    maxAbsError: check.maxAbsError,
+    maxLatencyMs: check.maxLatencyMs,
+    latencyThresholdMs: threshold,
+  })
 }

@@ -1,4 +1,5 @@
-import { FleetError, toErrorPayload, type Policy } from '@liquid-edge/protocol'
+import { FleetError, toErrorPayload, type Policy, type TelemetryBody } from '@liquid-edge/protocol'
+import type { OutsideSamples } from '../telemetry/window.js'
 import type { AgentInternals } from '../internals.js'
 import type { SlotName } from '../ports.js'
 import { freeSlot } from './slots.js'
@@ -66,11 +67,22 @@ export class TrialController {
     }
   }
 
-  /** Each telemetry window: sample power and run the full check. */
-  onWindow(powerMw: number | null): void {
+  /** Inferences run outside the agent count in the trial too. */
+  recordOutside(s: OutsideSamples): void {
     const m = this.monitor
     if (m === null) return
-    m.recordPower(powerMw)
+    m.recordOutside(s)
+    if (s.errors > 0) {
+      const err = m.errorBreach()
+      if (err !== null) this.revertSafely(err)
+    }
+  }
+
+  /** Each telemetry window: its energy, then the full check. */
+  onWindow(window: TelemetryBody): void {
+    const m = this.monitor
+    if (m === null) return
+    m.recordWindow(window)
     const err = m.breach()
     if (err !== null) this.revertSafely(err)
   }
@@ -83,7 +95,7 @@ export class TrialController {
   }
 
   private arm(policy: Policy, endsAt: number): void {
-    this.monitor = new TrialMonitor(policy)
+    this.monitor = new TrialMonitor(policy, this.ai.driver.hardware)
     this.timer = this.ai.clock.setTimeout(
       () => {
         this.finish().catch((e: unknown) => {
@@ -97,7 +109,10 @@ export class TrialController {
   private async finish(): Promise<void> {
     const m = this.monitor
     if (m === null) return
-    const err = m.breach()
+    // A last reading: what the device can measure at all (a budget it cannot check fails the trial).
+    const sensors = await this.ai.readSensors()
+    if (this.monitor !== m) return
+    const err = m.breach({ powerMw: sensors?.powerMw ?? null, memoryUsedBytes: sensors?.memory?.usedBytes ?? null })
     if (err !== null) return this.revert(err)
     return this.end(async () => {
       const ai = this.ai

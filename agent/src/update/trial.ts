@@ -1,5 +1,18 @@
-import { FleetError, type Policy } from '@liquid-edge/protocol'
-import { LogHistogram } from '../telemetry/log-histogram.js'
+import {
+  FleetError,
+  addLatency,
+  budgetFor,
+  isOptional,
+  type Budget,
+  averagePowerMw,
+  emptyLatency,
+  errorRate,
+  latencyQuantile,
+  mergeLatency,
+  type Policy,
+  type TelemetryBody,
+} from '@liquid-edge/protocol'
+import type { OutsideSamples } from '../telemetry/window.js'
 
 /** The numbers a trial is judged on. */
 export interface TrialStats {
@@ -8,40 +21,69 @@ export interface TrialStats {
   errorRate: number
   p95LatencyMs: number | null
   avgPowerMw: number | null
+  memoryUsedMaxBytes: number | null
+}
+
+/** What the device could measure when the trial ends: what a last sensor reading says. */
+export interface FinalReadings {
+  powerMw: number | null
+  memoryUsedBytes: number | null
 }
 
 /**
- * Watches the application's inferences during a trial and judges them against the policy
- * (MCUboot's test/confirm idea, with the runbook's rules): error rate above `maxErrorRate`, p95
- * latency above threshold × (1 + latencyTolerance), average power above budget × (1 + energyTolerance).
+ * Watches the application's inferences during a trial and judges them against the policy's
+ * budgets for this device's hardware class (MCUboot's test/confirm idea, with the runbook's rules):
+ * error rate above `maxErrorRate`, p95 latency above threshold × (1 + latencyTolerance), average
+ * power above budget × (1 + energyTolerance), memory in use above its budget. A budget whose
+ * measure the device cannot make fails the trial at its end, unless the class marks it optional.
  */
 export class TrialMonitor {
-  private readonly latency = new LogHistogram()
+  private readonly latency = emptyLatency()
+  private attempts = 0
   private errors = 0
-  private powerSum = 0
-  private powerSamples = 0
+  private joules = 0
+  private measuredMs = 0
+  private powerWindows = 0
+  private memoryMax: number | null = null
+  readonly budget: Budget
 
-  constructor(readonly policy: Policy) {}
-
-  record(latencyMs: number | null): void {
-    if (latencyMs === null) this.errors++
-    else this.latency.record(latencyMs)
+  constructor(
+    readonly policy: Policy,
+    hardware: string,
+  ) {
+    this.budget = budgetFor(policy, hardware)
   }
 
-  recordPower(mw: number | null): void {
-    if (mw === null) return
-    this.powerSum += mw
-    this.powerSamples++
+  record(latencyMs: number | null): void {
+    this.attempts++
+    if (latencyMs === null) this.errors++
+    else addLatency(this.latency, latencyMs)
+  }
+
+  recordOutside(s: OutsideSamples): void {
+    this.attempts += s.attempts
+    this.errors += s.errors
+    if (s.latency !== null) mergeLatency(this.latency, s.latency)
+  }
+
+  /** A closed telemetry window: its measured energy and memory count towards the trial's. */
+  recordWindow(w: TelemetryBody): void {
+    if (w.memory !== null) this.memoryMax = Math.max(this.memoryMax ?? 0, w.memory.usedBytes)
+    const e = w.energy
+    if (e === null) return
+    this.joules += e.joules ?? (e.avgMw * w.windowMs) / 1e6
+    this.measuredMs += e.measuredMs ?? w.windowMs
+    this.powerWindows++
   }
 
   stats(): TrialStats {
-    const samples = this.latency.count + this.errors
     return {
-      samples,
+      samples: this.attempts,
       errors: this.errors,
-      errorRate: samples === 0 ? 0 : this.errors / samples,
-      p95LatencyMs: this.latency.count === 0 ? null : this.latency.quantile(0.95),
-      avgPowerMw: this.powerSamples === 0 ? null : this.powerSum / this.powerSamples,
+      errorRate: errorRate({ inferences: this.attempts, errors: this.errors }) ?? 0,
+      p95LatencyMs: latencyQuantile(this.latency, 0.95),
+      avgPowerMw: this.powerWindows === 0 ? null : averagePowerMw(this.joules, this.measuredMs),
+      memoryUsedMaxBytes: this.memoryMax,
     }
   }
 
@@ -58,26 +100,67 @@ export class TrialMonitor {
     )
   }
 
-  /** Full check (each telemetry window and at the end of the trial): the first broken rule, or `null`. */
-  breach(): FleetError | null {
+  /**
+   * Full check (each telemetry window, and at the end of the trial with `final`): the first broken
+   * rule, or `null`. At the end, a budget whose measure stayed unknown breaks the trial.
+   */
+  breach(final: FinalReadings | null = null): FleetError | null {
     const err = this.errorBreach()
     if (err !== null) return err
     const p = this.policy
+    const b = this.budget
     const s = this.stats()
-    const latencyLimit = p.latencyThresholdMs * (1 + p.latencyTolerance)
+    const hardwareClass = b.hardwareClass
+    const latencyLimit = b.latencyThresholdMs * (1 + p.latencyTolerance)
     if (this.latency.count >= p.minSamples && s.p95LatencyMs !== null && s.p95LatencyMs > latencyLimit) {
-      return new FleetError('AGENT_TRIAL_LATENCY', `p95 latency ${s.p95LatencyMs.toFixed(3)} ms over ${latencyLimit} ms`, {
-        details: { observed: s.p95LatencyMs, threshold: latencyLimit, samples: this.latency.count },
-      })
+      return new FleetError(
+        'AGENT_TRIAL_LATENCY',
+        `p95 latency ${s.p95LatencyMs.toFixed(3)} ms over ${latencyLimit} ms (budgets of ${hardwareClass})`,
+        {
+          details: { observed: s.p95LatencyMs, threshold: latencyLimit, samples: this.latency.count, hardwareClass },
+        },
+      )
     }
-    if (p.energyBudgetMw !== null && s.avgPowerMw !== null) {
-      const limit = p.energyBudgetMw * (1 + p.energyTolerance)
-      if (s.avgPowerMw > limit) {
-        return new FleetError('AGENT_TRIAL_ENERGY', `average power ${s.avgPowerMw.toFixed(1)} mW over ${limit} mW`, {
-          details: { observed: s.avgPowerMw, threshold: limit, samples: this.powerSamples },
-        })
-      }
-    }
-    return null
+    return this.energyBreach(s.avgPowerMw ?? final?.powerMw ?? null, final !== null) ?? this.memoryBreach(final)
   }
+
+  private energyBreach(avgPowerMw: number | null, final: boolean): FleetError | null {
+    const { energyBudgetMw, hardwareClass } = this.budget
+    if (energyBudgetMw === null) return null
+    if (avgPowerMw === null) return final && !isOptional(this.budget, 'energy') ? unmeasured('energy', hardwareClass) : null
+    const limit = energyBudgetMw * (1 + this.policy.energyTolerance)
+    if (avgPowerMw <= limit) return null
+    return new FleetError(
+      'AGENT_TRIAL_ENERGY',
+      `average power ${avgPowerMw.toFixed(1)} mW over ${limit} mW (budgets of ${hardwareClass})`,
+      {
+        details: { observed: avgPowerMw, threshold: limit, samples: this.powerWindows, hardwareClass },
+      },
+    )
+  }
+
+  private memoryBreach(final: FinalReadings | null): FleetError | null {
+    const { memoryBudgetBytes, hardwareClass } = this.budget
+    if (memoryBudgetBytes === null) return null
+    const used = this.memoryMax ?? final?.memoryUsedBytes ?? null
+    if (used === null) return final !== null && !isOptional(this.budget, 'memory') ? unmeasured('memory', hardwareClass) : null
+    if (used <= memoryBudgetBytes) return null
+    return new FleetError(
+      'AGENT_TRIAL_MEMORY',
+      `memory in use ${used} bytes over the ${memoryBudgetBytes}-byte budget of ${hardwareClass}`,
+      {
+        details: { observed: used, threshold: memoryBudgetBytes, hardwareClass },
+      },
+    )
+  }
+}
+
+/** A budget the device cannot be judged on: unknown is not healthy. */
+function unmeasured(measure: 'energy' | 'memory', hardwareClass: string): FleetError {
+  return new FleetError(
+    'AGENT_TRIAL_UNMEASURED',
+    `the ${measure} budget of hardware class ${hardwareClass} cannot be checked: this device does not measure ${measure}; ` +
+      `mark ${measure} optional for ${hardwareClass} in the policy's budgets to accept that`,
+    { details: { measure, hardwareClass } },
+  )
 }

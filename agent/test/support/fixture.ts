@@ -47,7 +47,7 @@ export interface Fixture extends AsyncDisposable {
   readonly status: { online: boolean; session: number; gateway?: string | undefined }[]
   /** Build, serve and describe a signed package. */
   model(options: FakePackageOptions): ModelRef
-  desired(generation: number, model: ModelRef, extra?: Partial<MessageInputOf<'desired'>['body']>): Promise<void>
+  desired(generation: number, model: ModelRef | null, extra?: Partial<MessageInputOf<'desired'>['body']>): Promise<void>
   command(body: CommandInput, id?: string): Promise<string>
   startAgent(
     options?: Partial<AgentOptions> & { driver?: FakeDriver; driverOptions?: FakeDriverOptions },
