@@ -1,6 +1,6 @@
 import type { ModelImage, SlotName } from '@liquid-edge/agent'
+import { sha256Hex } from '@liquid-edge/package'
 import { FleetError, type PackageManifest } from '@liquid-edge/protocol'
-import { sha256Hex } from './package/verify.js'
 
 /**
  * Checks every driver makes before loading: the bytes are the model the manifest names.

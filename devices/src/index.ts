@@ -1,18 +1,10 @@
 /**
  * @liquid-edge/devices — what implements the agent's ports: the edge-node driver (onnxruntime-node),
- * the simulated device (hardware profiles, fault injection), the `.liquid` package tools and the
+ * the simulated device (hardware profiles, fault injection), ONNX packing (`packModel`) and the
  * reference liquid (CfC) models. The `liquid-agent` executable lives in `src/bin/`.
  */
-export { generateSigningKeys, loadPrivateKey, loadPublicKey, publicKeyPem, type SigningKeyPair } from './package/keys.js'
-export { packModel, checkGolden, runModel, type PackOptions, type PackedModel } from './package/pack.js'
-export {
-  verifyPackage,
-  assertValidPackage,
-  sha256Hex,
-  type VerifyPackageOptions,
-  type VerifyPackageResult,
-  type PackageCheckCode,
-} from './package/verify.js'
+export { runConfig, simulateConfig, RunConfigSchema, SimulateConfigSchema, type RunConfig, type SimulateConfig } from './config.js'
+export { packModel, checkGolden, runModel, type PackOptions, type PackedModel } from './onnx/pack.js'
 export {
   buildCfcModel,
   cfcReference,
@@ -38,7 +30,13 @@ export { writeDemoPackages, DemoIndexSchema, type DemoIndex } from './models/dem
 export { SESSION_OPTIONS, openOnnxModel, type OnnxModel } from './onnx/session.js'
 export { WorkerModel } from './onnx/worker-model.js'
 export { EdgeNodeDriver, createEdgeNodeDriver, DEFAULT_WORKER_THRESHOLD_MS, type EdgeNodeDriverOptions } from './edge-node/driver.js'
-export { SimulatedDriver, createSimulatedDriver, type SimulatedDriverOptions } from './simulated/driver.js'
+export {
+  SIMULATED_INFERENCE,
+  SimulatedDriver,
+  createSimulatedDriver,
+  type SimulatedDriverOptions,
+  type SimulatedInference,
+} from './simulated/driver.js'
 export {
   Faults,
   FaultSettingsSchema,
@@ -69,6 +67,8 @@ export {
 } from './fleet/fleet.js'
 export { FleetDevice } from './fleet/fleet-device.js'
 export { LinkProxy, connectClientId } from './fleet/link-proxy.js'
+export { LiteMqttHub, type LiteMqttOptions } from './fleet/lite-mqtt.js'
+export { SharedBlobs } from './fleet/shared-blobs.js'
 export { corruptingFetcher } from './fleet/corrupting-fetcher.js'
 export {
   Stm32Driver,

@@ -7,9 +7,9 @@ import {
   openOnnxModel,
   REFERENCE_MODELS,
   seededRandom,
-  sha256Hex,
   type CfcSpec,
 } from '@liquid-edge/devices'
+import { sha256Hex } from '@liquid-edge/package'
 
 async function maxDifference(spec: CfcSpec, samples: number): Promise<number> {
   const onnx = await openOnnxModel(buildCfcModel(spec), { inputName: 'x', outputName: 'y', inputShape: [1, spec.steps * spec.features] })

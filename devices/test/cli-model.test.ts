@@ -1,20 +1,21 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { DemoIndexSchema } from '@liquid-edge/devices'
+import { findSigningKey } from '../src/cli/build-cfc.js'
 import { modelCommand } from '../src/cli/model.js'
 import { runCli } from './support/cli.js'
 
 /** Run `liquid-agent model …` in-process (spawning costs seconds per call on a busy machine). */
-async function model(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function model(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = ''
   let stderr = ''
   const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((stdout += String(chunk)), true))
   const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((stderr += String(chunk)), true))
   const before = process.exitCode
   try {
-    await modelCommand().exitOverride().parseAsync(args, { from: 'user' })
+    await modelCommand(env).exitOverride().parseAsync(args, { from: 'user' })
     return { code: typeof process.exitCode === 'number' ? process.exitCode : 0, stdout, stderr }
   } finally {
     process.exitCode = before
@@ -67,9 +68,9 @@ describe('liquid-agent model', () => {
     writeFileSync(f('truncated.liquid'), readFileSync(f('a.liquid')).subarray(0, 100))
     const tampered = await model(['verify', f('tampered.liquid'), '--key', f('k.pub.pem')])
     expect(tampered.code).toBe(1)
-    expect(tampered.stderr).toMatch(/AGENT_(SIGNATURE|PACKAGE)_INVALID: refused: /)
+    expect(tampered.stderr).toMatch(/PACKAGE_SIGNATURE_INVALID: refused: /)
     const truncated = await model(['verify', f('truncated.liquid'), '--key', f('k.pub.pem')])
-    expect(truncated.stderr).toMatch(/AGENT_PACKAGE_INVALID: refused: package is truncated/)
+    expect(truncated.stderr).toMatch(/PACKAGE_TRUNCATED: refused: the package is truncated/)
   })
 
   it('writes the signed demo packages with an index when asked for a demo directory', async () => {
@@ -109,6 +110,43 @@ describe('liquid-agent model', () => {
     const bad = await model(['demo', '--out', out, '--key', key, '--profile', 'stm32h743,pdp-11'])
     expect(bad.code).toBe(2)
     expect(bad.stderr).toMatch(/CONFIG_INVALID.*--profile/)
+  })
+
+  it('build-cfc writes a signed package with budgets per class and an evaluation set when the output is a .liquid file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lln-cfc-'))
+    expect((await model(['keygen', '--out', join(dir, 'k.pem')])).code).toBe(0)
+    const out = join(dir, 'new_model.liquid')
+    const built = await model(['build-cfc', '--size', 'nano', '--name', 'cfc-nano', '--version', '1.1.0', '--out', out], {
+      LLN_SIGNING_KEY: join(dir, 'k.pem'),
+    })
+    expect(built.code, built.stderr).toBe(0)
+    expect(built.stdout).toContain(`signed with ${join(dir, 'k.pem')}`)
+    const shown = await model(['inspect', out, '--json'])
+    const m = (JSON.parse(shown.stdout) as { manifest: Record<string, unknown> }).manifest as {
+      name: string
+      version: string
+      input: { shape: number[] }
+      budgets: Record<string, unknown>
+      evaluation: { samples: unknown[] }
+    }
+    expect(m).toMatchObject({ name: 'cfc-nano', version: '1.1.0', input: { shape: [1, 4] } })
+    expect(Object.keys(m.budgets).sort()).toEqual(['cortex-a53', 'stm32h743', 'x86-edge'])
+    expect(m.evaluation.samples).toHaveLength(32)
+    const ok = await model(['verify', out, '--key', join(dir, 'k.pub.pem'), '--golden'])
+    expect(ok.code, ok.stderr).toBe(0)
+    const keyless = await model(['build-cfc', '--size', 'nano', '--out', join(dir, 'x.liquid')], { LLN_SIGNING_KEY: '' })
+    if (findSigningKey(undefined, {}, process.cwd()) === null) expect(keyless.stderr).toMatch(/no signing key: pass --key FILE/)
+  })
+
+  it('build-cfc finds the sandbox signing key in the directory it runs in or one above', () => {
+    const repo = mkdtempSync(join(tmpdir(), 'lln-repo-'))
+    mkdirSync(join(repo, '.lln', 'sandbox'), { recursive: true })
+    mkdirSync(join(repo, 'a', 'b'), { recursive: true })
+    writeFileSync(join(repo, '.lln', 'sandbox', 'publisher.pem'), 'key')
+    expect(findSigningKey(undefined, {}, join(repo, 'a', 'b'))).toBe(join(repo, '.lln', 'sandbox', 'publisher.pem'))
+    expect(findSigningKey(undefined, { LLN_SIGNING_KEY: '/k.pem' }, repo)).toBe('/k.pem')
+    expect(findSigningKey('/flag.pem', { LLN_SIGNING_KEY: '/k.pem' }, repo)).toBe('/flag.pem')
+    expect(findSigningKey(undefined, {}, tmpdir())).toBeNull()
   })
 
   it('exits with code 2 and names the problem when a flag is invalid', async () => {

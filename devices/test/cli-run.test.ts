@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parsePackage } from '@liquid-edge/protocol'
+import { parsePackage } from '@liquid-edge/package'
 import { describe, expect, it } from 'vitest'
 import { waitFor } from '@liquid-edge/test/harness'
 import { startCli } from './support/cli.js'
@@ -22,8 +22,10 @@ describe('liquid-agent run', () => {
     )
     const [, api] = await agent.waitForOutput(/local API (http:\/\/\S+)/)
     await waitFor(() => env.observed.status.get('edge-1')?.body.online, { what: 'edge-1 online' })
-    expect(env.observed.status.get('edge-1')?.body.hardware).toMatch(/-edge$/)
-    await env.deploy(['edge-1'], '1.0.0', 1)
+    const hardware = env.observed.status.get('edge-1')?.body.hardware ?? ''
+    expect(hardware).toMatch(/-edge$/)
+    // The demo budgets are an STM32's: this class has no energy budget (and may have no power meter).
+    await env.deploy(['edge-1'], '1.0.0', 1, { budgets: { [hardware]: { energyBudgetMw: null } } })
     await waitFor(() => env.observed.reported.get('edge-1')?.body.phase === 'active', { timeoutMs: 20_000, what: 'v1 active' })
 
     const pkg = env.demo.packages[0]!

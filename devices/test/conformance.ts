@@ -10,7 +10,8 @@
 import type { DeviceDriver, ModelImage, SlotName } from '@liquid-edge/agent'
 import { isFleetError, type ErrorCode } from '@liquid-edge/protocol'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { buildCfcModel, generateSigningKeys, loadPrivateKey, packModel, REFERENCE_MODELS, seededRandom } from '@liquid-edge/devices'
+import { buildCfcModel, packModel, REFERENCE_MODELS, seededRandom } from '@liquid-edge/devices'
+import { generateSigningKeys, loadPrivateKey } from '@liquid-edge/package'
 
 export interface ConformanceOptions {
   /** Fixture models (two of the same input/output shape, different outputs). Default: two small CfC nets. */

@@ -2,7 +2,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { buildCfcModel, createEdgeNodeDriver, generateSigningKeys, loadPrivateKey, packModel, REFERENCE_MODELS } from '@liquid-edge/devices'
+import { buildCfcModel, createEdgeNodeDriver, packModel, REFERENCE_MODELS } from '@liquid-edge/devices'
+import { generateSigningKeys, loadPrivateKey } from '@liquid-edge/package'
 import { conformanceModels } from './conformance.js'
 
 /** A fake sysfs with one RAPL package (and its sub-zone) and two thermal zones. */

@@ -80,7 +80,7 @@ describe('simulated fleet faults, as the controller sees them', () => {
     })
 
     await env.deploy([fullId, corruptId], '1.1.0', 2)
-    await waitFor(() => env.observed.reported.get(corruptId)?.body.error?.code === 'AGENT_SHA256_MISMATCH', {
+    await waitFor(() => env.observed.reported.get(corruptId)?.body.error?.code === 'PACKAGE_SHA256_MISMATCH', {
       what: 'corrupted download refused',
     })
     await waitFor(() => env.observed.reported.get(fullId)?.body.phase === 'failed', { what: 'disk full: update failed' })

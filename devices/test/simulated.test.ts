@@ -174,7 +174,7 @@ describe('simulated driver', () => {
   it('refuses a model larger than the flash slot with DEVICE_OUT_OF_MEMORY', async () => {
     const d = await createSimulatedDriver({ profile: 'stm32h743', realTime: false })
     const huge = new Uint8Array(HARDWARE_PROFILES.stm32h743.storage.slotBytes + 1)
-    const { sha256Hex } = await import('@liquid-edge/devices')
+    const { sha256Hex } = await import('@liquid-edge/package')
     const manifest = { ...model.manifest, modelSize: huge.byteLength, modelSha256: sha256Hex(huge) }
     await expect(d.load('a', { manifest, model: huge })).rejects.toMatchObject({ code: 'DEVICE_OUT_OF_MEMORY' })
   })

@@ -7,8 +7,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { isFleetError } from '@liquid-edge/protocol'
-import { loadConfig } from '../src/config.js'
-import { EmulateConfigSchema, GatewayConfigSchema, createStm32Driver, startPtyEmulators } from '../src/stm32/index.js'
+import { EmulateConfigSchema, createStm32Driver, gatewayConfig, startPtyEmulators } from '../src/stm32/index.js'
 import { denseImage } from './stm32/model.js'
 
 const python = spawnSync('python3', ['--version']).status === 0
@@ -90,15 +89,13 @@ describe.skipIf(!python)('liquid-agent emulate-stm32 --pty (the executable)', ()
 describe('gateway and emulator configuration', () => {
   it('reads ports with device ids from flags and env, and refuses a gateway with no port', () => {
     const env = { LLN_GATEWAY_ID: 'gw-1', LLN_PUBLISHER_KEYS: 'a.pem,b.pem', LLN_BAUD_RATE: '921600' }
-    const c = loadConfig(GatewayConfigSchema, env, {
-      ports: ['/dev/ttyACM0=mcu-a', '/dev/ttyACM1'],
-    })
+    const c = gatewayConfig.load({ env, flags: { port: ['/dev/ttyACM0=mcu-a', '/dev/ttyACM1'] } })
     expect(c.ports).toEqual([{ path: '/dev/ttyACM0', deviceId: 'mcu-a' }, { path: '/dev/ttyACM1' }])
     expect(c.baudRate).toBe(921600)
     expect(c.publisherKeys).toEqual(['a.pem', 'b.pem'])
     let err: unknown
     try {
-      loadConfig(GatewayConfigSchema, env, {})
+      gatewayConfig.load({ env })
     } catch (e) {
       err = e
     }

@@ -12,7 +12,7 @@ const env = process.env
 const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
   run: async () => (await import('../cli/run.js')).runCommand(env),
   simulate: async () => (await import('../cli/simulate.js')).simulateCommand(env),
-  model: async () => (await import('../cli/model.js')).modelCommand(),
+  model: async () => (await import('../cli/model.js')).modelCommand(env),
   gateway: async () => (await import('../stm32/cli.js')).gatewayCommand(env),
   'emulate-stm32': async () => (await import('../stm32/cli.js')).emulateStm32Command(env),
 }

@@ -1,14 +1,13 @@
 import { readFile, writeFile } from 'node:fs/promises'
-import { Command, Option } from 'commander'
+import { Command } from 'commander'
 import * as z from 'zod'
-import { FleetError, parsePackage } from '@liquid-edge/protocol'
-import { buildCfcModel, seededRandom } from '../models/cfc.js'
-import { REFERENCE_MODELS } from '../models/demo.js'
+import { generateSigningKeys, loadPrivateKey, loadPublicKey, parsePackage, sha256Hex, verifyPackage } from '@liquid-edge/package'
+import { FleetError } from '@liquid-edge/protocol'
+import { seededRandom } from '../models/cfc.js'
 import { writeDemoPackages } from '../models/demo-files.js'
-import { generateSigningKeys, loadPrivateKey, loadPublicKey } from '../package/keys.js'
-import { checkGolden, packModel } from '../package/pack.js'
-import { sha256Hex, verifyPackage } from '../package/verify.js'
+import { checkGolden, packModel } from '../onnx/pack.js'
 import { HARDWARE_PROFILE_NAMES } from '../simulated/profiles.js'
+import { buildCfcCommand } from './build-cfc.js'
 import { modelShape } from './model-shape.js'
 import { action, say } from './output.js'
 
@@ -145,7 +144,7 @@ function inspect(): Command {
       action(async (file: string, o: { json?: boolean }) => {
         const bytes = await readBytes(file, 'package')
         const parsed = parsePackage(bytes)
-        if (!parsed.ok) throw new FleetError('AGENT_PACKAGE_INVALID', parsed.message)
+        if (!parsed.ok) throw new FleetError(parsed.code, `refused: ${parsed.message}`)
         const { manifest: m, model } = parsed.package
         const modelOk = sha256Hex(model) === m.modelSha256
         if (o.json === true) {
@@ -188,10 +187,10 @@ function verify(): Command {
       action(async (file: string, o: { key: string; sha256?: string; golden?: boolean }) => {
         const publicKey = loadPublicKey(await readBytes(o.key, 'key').then((b) => Buffer.from(b)))
         const result = verifyPackage(await readBytes(file, 'package'), {
-          publicKey,
+          keys: [publicKey],
           ...(o.sha256 === undefined ? {} : { expectedSha256: o.sha256 }),
         })
-        if (!result.ok) throw new FleetError(result.code, `refused: ${result.reason}`)
+        if (!result.ok) throw new FleetError(result.code, `refused: ${result.message}`)
         let golden = ''
         if (o.golden === true) {
           const g = await checkGolden(result.package)
@@ -226,26 +225,8 @@ function demo(): Command {
     )
 }
 
-function buildCfc(): Command {
-  return new Command('build-cfc')
-    .description('write a reference CfC liquid network as an ONNX model')
-    .addOption(new Option('--size <size>', 'reference size').choices(Object.keys(REFERENCE_MODELS)).default('small'))
-    .option('--seed <n>', 'weights seed', '1')
-    .requiredOption('--out <file>', 'output .onnx file')
-    .action(
-      action(async (o: { size: keyof typeof REFERENCE_MODELS; seed: string; out: string }) => {
-        const spec = { ...REFERENCE_MODELS[o.size], seed: Number(o.seed) }
-        const bytes = buildCfcModel(spec)
-        await writeFile(o.out, bytes)
-        say(
-          `${o.out}: CfC F=${spec.features} T=${spec.steps} H=${spec.hidden} C=${spec.classes}, input x [1, ${spec.features * spec.steps}], output y [1, ${spec.classes}], ${bytes.byteLength} bytes`,
-        )
-      }),
-    )
-}
-
 /** `liquid-agent model …`: the `.liquid` package tools. */
-export function modelCommand(): Command {
+export function modelCommand(env: Record<string, string | undefined>): Command {
   return new Command('model')
     .description('model packages: keygen, pack, inspect, verify, demo, build-cfc')
     .addCommand(keygen())
@@ -253,5 +234,5 @@ export function modelCommand(): Command {
     .addCommand(inspect())
     .addCommand(verify())
     .addCommand(demo())
-    .addCommand(buildCfc())
+    .addCommand(buildCfcCommand(env))
 }

@@ -1,13 +1,12 @@
+import { brokerUrls } from '@liquid-edge/config'
 import { readFile } from 'node:fs/promises'
 import { createAgent } from '@liquid-edge/agent'
-import { Command, Option } from 'commander'
+import { Command } from 'commander'
 import { FleetError } from '@liquid-edge/protocol'
 import { pino } from 'pino'
-import { loadConfig, RunConfigSchema, type RunConfig } from '../config.js'
+import { runConfig, type RunConfig } from '../config.js'
 import { createEdgeNodeDriver } from '../edge-node/driver.js'
 import { SimulatedDriver } from '../simulated/driver.js'
-import { FaultSettingsSchema } from '../simulated/faults.js'
-import { HARDWARE_PROFILE_NAMES } from '../simulated/profiles.js'
 import { startControlServer } from './control-http.js'
 import { action, say } from './output.js'
 
@@ -64,7 +63,7 @@ async function runAgent(config: RunConfig): Promise<void> {
     stateDir: config.stateDir,
     driver,
     mqtt: {
-      url: config.brokerUrl,
+      url: brokerUrls(config.brokerUrl),
       ...(config.mqttUsername === undefined ? {} : { username: config.mqttUsername }),
       ...(config.mqttPassword === undefined ? {} : { password: config.mqttPassword }),
     },
@@ -108,46 +107,15 @@ async function runAgent(config: RunConfig): Promise<void> {
 
 /** `liquid-agent run`: one device against a broker. */
 export function runCommand(env: Record<string, string | undefined>): Command {
-  return new Command('run')
-    .description('run the agent for one device (edge-node: onnxruntime on this machine; simulated: a hardware profile)')
-    .option('--config <file>', 'JSON config file (keys as below, camelCase); env LLN_CONFIG')
-    .option('--device-id <id>', 'device id = MQTT client id = username (LLN_DEVICE_ID)')
-    .option('--broker <url>', 'broker URL, e.g. mqtt://127.0.0.1:1883 (LLN_BROKER_URL)')
-    .option('--username <name>', 'MQTT username, default the device id (LLN_MQTT_USERNAME)')
-    .option('--password <secret>', 'MQTT password (LLN_MQTT_PASSWORD)')
-    .option('--root <root>', 'topic root (LLN_ROOT)')
-    .option('--state-dir <dir>', 'state, slots and telemetry buffer (LLN_STATE_DIR)')
-    .addOption(new Option('--driver <driver>', 'device driver (LLN_DRIVER)').choices(['edge-node', 'simulated']))
-    .addOption(new Option('--profile <name>', 'simulated hardware profile (LLN_PROFILE)').choices(HARDWARE_PROFILE_NAMES))
-    .option('--publisher-key <file...>', 'publisher public key PEM files (LLN_PUBLISHER_KEYS, comma-separated)')
-    .option('--http-port <port>', 'local HTTP API port: /inference, /health, /metrics (LLN_HTTP_PORT)')
-    .option('--telemetry-window-ms <ms>', 'telemetry window (LLN_TELEMETRY_WINDOW_MS)')
-    .option('--control-port <port>', 'simulated driver: fault control HTTP port (LLN_CONTROL_PORT)')
-    .option('--faults <json>', `simulated driver: initial faults, keys ${Object.keys(FaultSettingsSchema.shape).join(', ')} (LLN_FAULTS)`)
-    .addOption(
-      new Option('--inference <mode>', 'simulated driver: real onnxruntime or timing model (LLN_INFERENCE)').choices(['real', 'timing']),
+  return runConfig
+    .addOptions(
+      new Command('run').description(
+        'run the agent for one device (edge-node: onnxruntime on this machine; simulated: a hardware profile)',
+      ),
     )
-    .option('--log-level <level>', 'pino level (LLN_LOG_LEVEL)')
     .action(
       action(async (o: Record<string, unknown>) => {
-        const config = loadConfig(RunConfigSchema, env, {
-          config: o.config,
-          deviceId: o.deviceId,
-          brokerUrl: o.broker,
-          mqttUsername: o.username,
-          mqttPassword: o.password,
-          root: o.root,
-          stateDir: o.stateDir,
-          driver: o.driver,
-          profile: o.profile,
-          publisherKeys: o.publisherKey,
-          httpPort: o.httpPort,
-          telemetryWindowMs: o.telemetryWindowMs,
-          controlPort: o.controlPort,
-          faults: o.faults,
-          inference: o.inference,
-          logLevel: o.logLevel,
-        })
+        const config = runConfig.load({ env, flags: o })
         await runAgent(config)
       }),
     )

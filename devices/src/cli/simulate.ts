@@ -1,12 +1,12 @@
+import { brokerUrls } from '@liquid-edge/config'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Command, Option } from 'commander'
+import { Command } from 'commander'
 import { FleetError } from '@liquid-edge/protocol'
 import { pino, type Logger } from 'pino'
-import { loadConfig, SimulateConfigSchema, type SimulateConfig } from '../config.js'
+import { simulateConfig, type SimulateConfig } from '../config.js'
 import { createSimulatedFleet, fleetDeviceIds, type FleetStats, type SimulatedFleet } from '../fleet/fleet.js'
 import { isFaulty } from '../simulated/faults.js'
-import { HARDWARE_PROFILE_NAMES } from '../simulated/profiles.js'
 import { startControlServer } from './control-http.js'
 import { readCredentials, registerDevices } from './credentials.js'
 import { action, say } from './output.js'
@@ -53,6 +53,17 @@ function startSummary(fleet: SimulatedFleet, everyMs: number): () => void {
   }
 }
 
+/** A progress line while agents start: a live line on a TTY, a plain line per tenth when piped. */
+function startedProgress(total: number): (started: number) => void {
+  const tty = process.stdout.isTTY
+  const step = Math.max(1, Math.ceil(total / 10))
+  return (started) => {
+    if (tty && (started % 100 === 0 || started === total))
+      process.stdout.write(`\r\x1b[Kstarting agents ${started}/${total}${started === total ? '\n' : ''}`)
+    else if (!tty && (started % step === 0 || started === total)) process.stdout.write(`starting agents ${started}/${total}\n`)
+  }
+}
+
 async function simulate(config: SimulateConfig): Promise<void> {
   const logger = pino({ level: config.logLevel }, pino.destination(2))
   const ids = fleetDeviceIds(config.count, config.idPrefix)
@@ -65,7 +76,7 @@ async function simulate(config: SimulateConfig): Promise<void> {
   const fleet = await createSimulatedFleet({
     ids,
     passwords,
-    brokerUrl: config.brokerUrl,
+    brokerUrl: brokerUrls(config.brokerUrl),
     root: config.root,
     profile: config.profile,
     stateRoot: join(config.stateDir, config.idPrefix),
@@ -77,7 +88,11 @@ async function simulate(config: SimulateConfig): Promise<void> {
     bufferOnDisk: config.bufferOnDisk,
     stateStore: config.stateStore,
     linkProxy: config.linkProxy,
+    sessions: config.sessions,
+    connectsPerS: config.connectsPerS,
+    onStarted: startedProgress(config.count),
     ...(config.faults === undefined ? {} : { faults: config.faults }),
+    ...(config.httpPort === undefined ? {} : { localApi: { port: config.httpPort, host: config.httpHost } }),
     logger,
   })
   fleet.on('error', (err) => {
@@ -98,7 +113,7 @@ async function simulate(config: SimulateConfig): Promise<void> {
           config.controlPort,
         )
   say(
-    `simulating ${config.count} × ${config.profile} (${ids[0] ?? ''} … ${ids.at(-1) ?? ''}) → ${config.brokerUrl} in ${Math.round(performance.now() - t0)} ms${control === null ? '' : `; fault control ${control.url}`}`,
+    `simulating ${config.count} × ${config.profile} (${ids[0] ?? ''} … ${ids.at(-1) ?? ''}) → ${config.brokerUrl} in ${Math.round(performance.now() - t0)} ms${control === null ? '' : `; fault control ${control.url}`}${fleet.localApiUrl === null ? '' : `; ${ids[0] ?? ''} local API ${fleet.localApiUrl}`}`,
   )
   const stop = startSummary(fleet, config.summaryMs)
   await untilSignal(config.durationS * 1000)
@@ -110,67 +125,15 @@ async function simulate(config: SimulateConfig): Promise<void> {
 
 /** `liquid-agent simulate`: N simulated agents in one process. */
 export function simulateCommand(env: Record<string, string | undefined>): Command {
-  return new Command('simulate')
-    .description('run N simulated devices, each a real agent with its own MQTT client, identity and state directory')
-    .option('--config <file>', 'JSON config file (keys as below, camelCase); env LLN_CONFIG')
-    .option('--count <n>', 'number of devices (LLN_COUNT)')
-    .addOption(new Option('--profile <name>', 'hardware profile (LLN_PROFILE)').choices(HARDWARE_PROFILE_NAMES))
-    .option('--labels <k=v,…>', 'labels to register the devices with (LLN_LABELS)')
-    .option('--id-prefix <prefix>', 'device ids are <prefix>-0001 … (LLN_ID_PREFIX)')
-    .option('--broker <url>', 'broker URL (LLN_BROKER_URL)')
-    .option('--root <root>', 'topic root (LLN_ROOT)')
-    .option('--state-dir <dir>', 'one state directory per device inside (LLN_STATE_DIR)')
-    .option('--publisher-key <file...>', 'publisher public key PEM files (LLN_PUBLISHER_KEYS)')
-    .option('--rate <n>', 'inferences per second per device (LLN_RATE)')
-    .option('--telemetry-window-ms <ms>', 'telemetry window (LLN_TELEMETRY_WINDOW_MS)')
-    .addOption(new Option('--inference <mode>', 'timing model or real onnxruntime (LLN_INFERENCE)').choices(['real', 'timing']))
-    .option('--seed <n>', 'seed of latency jitter and fault draws (LLN_SEED)')
-    .option('--faults <json>', 'initial faults of every device (LLN_FAULTS)')
-    .option('--control-port <port>', 'fault control HTTP endpoint on 127.0.0.1 (LLN_CONTROL_PORT)')
-    .option('--credentials-file <file>', 'id:secret lines used as MQTT credentials (LLN_CREDENTIALS_FILE)')
-    .option('--controller-url <url>', 'register the devices (and labels) at this controller (LLN_CONTROLLER_URL)')
-    .option('--controller-token <token>', 'operator token for registration (LLN_CONTROLLER_TOKEN)')
-    .addOption(new Option('--auth <mode>', 'provision a broker credential per device, or none (LLN_AUTH)').choices(['none', 'provision']))
-    .option('--no-link-proxy', 'connect directly (flapping and abrupt crashes need the proxy)')
-    .option('--buffer-on-disk <bool>', 'offline telemetry buffer on disk (LLN_BUFFER_ON_DISK)')
-    .addOption(
-      new Option('--state-store <where>', 'agent state on disk (fsync) or in memory, for big fleets (LLN_STATE_STORE)').choices([
-        'disk',
-        'memory',
-      ]),
+  return simulateConfig
+    .addOptions(
+      new Command('simulate').description(
+        'run N simulated devices, each a real agent with its own MQTT client, identity and state directory',
+      ),
     )
-    .option('--summary-ms <ms>', 'summary interval (LLN_SUMMARY_MS)')
-    .option('--duration-s <s>', 'stop after this many seconds (LLN_DURATION_S)')
-    .option('--log-level <level>', 'pino level, logs go to stderr (LLN_LOG_LEVEL)')
     .action(
       action(async (o: Record<string, unknown>) => {
-        const config = loadConfig(SimulateConfigSchema, env, {
-          config: o.config,
-          count: o.count,
-          profile: o.profile,
-          labels: o.labels,
-          idPrefix: o.idPrefix,
-          brokerUrl: o.broker,
-          root: o.root,
-          stateDir: o.stateDir,
-          publisherKeys: o.publisherKey,
-          rate: o.rate,
-          telemetryWindowMs: o.telemetryWindowMs,
-          inference: o.inference,
-          seed: o.seed,
-          faults: o.faults,
-          controlPort: o.controlPort,
-          credentialsFile: o.credentialsFile,
-          controllerUrl: o.controllerUrl,
-          controllerToken: o.controllerToken,
-          auth: o.auth,
-          linkProxy: o.linkProxy === false ? false : undefined,
-          bufferOnDisk: o.bufferOnDisk,
-          stateStore: o.stateStore,
-          summaryMs: o.summaryMs,
-          durationS: o.durationS,
-          logLevel: o.logLevel,
-        })
+        const config = simulateConfig.load({ env, flags: o })
         await simulate(config)
       }),
     )

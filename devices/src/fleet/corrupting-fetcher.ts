@@ -4,7 +4,7 @@ import type { Faults } from '../simulated/faults.js'
 
 /**
  * The "corrupted download" fault: wraps a fetcher and, while the fault is on, flips one byte of
- * every artifact it downloads — the agent must refuse it (`AGENT_SHA256_MISMATCH`).
+ * every artifact it downloads — the agent must refuse it (`PACKAGE_SHA256_MISMATCH`).
  */
 export function corruptingFetcher(inner: ArtifactFetcher, faults: Faults): ArtifactFetcher {
   return {

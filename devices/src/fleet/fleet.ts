@@ -1,11 +1,15 @@
 import { EventEmitter } from 'node:events'
 import { DEFAULT_ROOT, PHASES, type Phase } from '@liquid-edge/protocol'
 import { pino, type Logger } from 'pino'
+import { loadPublisherKeys } from '@liquid-edge/package'
 import type { AgentOptions } from '@liquid-edge/agent'
 import { isFaulty, type FaultSettings, type FaultSettingsInput } from '../simulated/faults.js'
 import type { HardwareProfileName } from '../simulated/profiles.js'
+import type { SimulatedInference } from '../simulated/driver.js'
 import { FleetDevice } from './fleet-device.js'
 import { LinkProxy } from './link-proxy.js'
+import { LiteMqttHub } from './lite-mqtt.js'
+import { SharedBlobs } from './shared-blobs.js'
 import { FleetScheduler } from './scheduler.js'
 
 export interface SimulatedFleetOptions {
@@ -13,7 +17,12 @@ export interface SimulatedFleetOptions {
   ids: readonly string[]
   /** MQTT passwords by device id (brokers that require authentication). */
   passwords?: ReadonlyMap<string, string>
-  brokerUrl: string
+  /**
+   * The broker, or the nodes of one clustered broker: device `i` tries them from node `i mod n` on,
+   * so a fleet spreads over the nodes and each device fails over to the next node when its own dies.
+   * Lite sessions use the first node only.
+   */
+  brokerUrl: string | readonly string[]
   /** @defaultValue 'lln/v1' */
   root?: string
   profile: HardwareProfileName
@@ -22,8 +31,8 @@ export interface SimulatedFleetOptions {
   publisherKeys: AgentOptions['publisherKeys']
   /** @defaultValue 1 */
   seed?: number
-  /** @defaultValue 'timing' */
-  inference?: 'real' | 'timing'
+  /** Where outputs come from, see {@link SimulatedDriverOptions.inference}. @defaultValue 'real' */
+  inference?: SimulatedInference
   /** Inferences per second per device (the workload telemetry counts). @defaultValue 5 */
   ratePerS?: number
   /** @defaultValue 1000 */
@@ -32,14 +41,26 @@ export interface SimulatedFleetOptions {
   bufferOnDisk?: boolean
   /** Agent state on disk (atomic, fsynced: realistic) or in memory (10,000 devices start faster). @defaultValue 'disk' */
   stateStore?: 'disk' | 'memory'
+  /** The first device's local HTTP API (`/inference`, `/health`, `/metrics`), as an edge node serves it to its applications. */
+  localApi?: { port: number; host?: string }
   /** Faults every device starts with. */
   faults?: FaultSettingsInput
-  /** Route devices through a {@link LinkProxy} so links can be cut (flapping, crashes). @defaultValue true */
+  /**
+   * MQTT sessions: `mqtt.js`, an MQTT.js client per device (what the `liquid-agent` executable runs), or
+   * `lite`, light sessions of one {@link LiteMqttHub} (a few KiB per device, paced connects, links cut
+   * without a proxy) for fleets of tens of thousands. @defaultValue 'mqtt.js'
+   */
+  sessions?: 'mqtt.js' | 'lite'
+  /** `lite` sessions: new connections per second. @defaultValue 500 */
+  connectsPerS?: number
+  /** Route `mqtt.js` sessions through a {@link LinkProxy} so links can be cut (flapping, crashes). @defaultValue true */
   linkProxy?: boolean
   /** Agents started at the same time. @defaultValue 64 */
   startConcurrency?: number
   /** How long a crashed device stays down before its agent restarts. @defaultValue 1000 */
   crashRestartMs?: number
+  /** Called as agents start, for a progress line. */
+  onStarted?: (started: number, total: number) => void
   logger?: Logger
 }
 
@@ -84,31 +105,48 @@ export class SimulatedFleet extends EventEmitter<FleetEvents> {
   readonly startedAt = performance.now()
   readonly #byId: Map<string, FleetDevice>
   readonly #options: SimulatedFleetOptions
-  readonly #proxy: LinkProxy | null
+  /** One relay per broker node (none when links are direct). */
+  readonly #proxies: readonly LinkProxy[]
+  readonly #hub: LiteMqttHub | null
+  readonly blobs = new SharedBlobs()
   readonly #scheduler: FleetScheduler
   readonly #flapTimers = new Map<string, NodeJS.Timeout>()
   readonly #restartTimers = new Set<NodeJS.Timeout>()
   #closed: Promise<void> | undefined
   #counters = { windows: 0, inferences: 0, errors: 0, at: performance.now() }
 
-  private constructor(options: SimulatedFleetOptions, proxy: LinkProxy | null) {
+  private constructor(options: SimulatedFleetOptions, proxies: readonly LinkProxy[]) {
     super()
     this.#options = options
-    this.#proxy = proxy
+    this.#proxies = proxies
     const logger = options.logger ?? pino({ level: 'silent' })
+    const root = options.root ?? DEFAULT_ROOT
+    this.#hub =
+      options.sessions === 'lite'
+        ? new LiteMqttHub({
+            url: urlsOf(options.brokerUrl)[0] ?? '',
+            root,
+            ...(options.connectsPerS === undefined ? {} : { connectsPerS: options.connectsPerS }),
+          })
+        : null
     const context = {
-      brokerUrl: proxy?.url ?? options.brokerUrl,
-      root: options.root ?? DEFAULT_ROOT,
+      brokerUrls: proxies.length > 0 ? proxies.map((p) => p.url) : urlsOf(options.brokerUrl),
+      root,
+      hub: this.#hub,
+      blobs: this.blobs,
       stateRoot: options.stateRoot,
-      publisherKeys: options.publisherKeys,
+      // Parsed once: every agent of the fleet trusts the same keys.
+      publisherKeys: loadPublisherKeys(options.publisherKeys),
       telemetryWindowMs: options.telemetryWindowMs ?? 1000,
       bufferOnDisk: options.bufferOnDisk ?? true,
       stateStore: options.stateStore ?? 'disk',
       logger,
-      driverOptions: { profile: options.profile, seed: options.seed ?? 1, inference: options.inference ?? 'timing' },
+      driverOptions: { profile: options.profile, seed: options.seed ?? 1, inference: options.inference ?? 'real' },
     }
-    this.devices = options.ids.map((id) => new FleetDevice(id, options.passwords?.get(id), context))
+    this.devices = options.ids.map((id, i) => new FleetDevice(id, options.passwords?.get(id), i, context))
     this.#byId = new Map(this.devices.map((d) => [d.id, d]))
+    const first = this.devices[0]
+    if (first !== undefined && options.localApi !== undefined) first.localApi = { host: '127.0.0.1', ...options.localApi }
     for (const d of this.devices) {
       d.faults.on('changed', (s) => {
         this.#onFaults(d, s)
@@ -127,15 +165,25 @@ export class SimulatedFleet extends EventEmitter<FleetEvents> {
   }
 
   static async start(options: SimulatedFleetOptions): Promise<SimulatedFleet> {
-    const proxy = options.linkProxy === false ? null : await LinkProxy.start(options.brokerUrl)
-    const fleet = new SimulatedFleet(options, proxy)
-    const queue = [...fleet.devices]
+    const direct = options.linkProxy === false || options.sessions === 'lite'
+    const proxies = direct ? [] : await Promise.all(urlsOf(options.brokerUrl).map((url) => LinkProxy.start(url)))
+    const fleet = new SimulatedFleet(options, proxies)
+    let next = 0
+    let started = 0
     const worker = async () => {
-      for (let d = queue.shift(); d !== undefined; d = queue.shift()) await fleet.#startDevice(d)
+      for (let d = fleet.devices[next++]; d !== undefined; d = fleet.devices[next++]) {
+        await fleet.#startDevice(d)
+        options.onStarted?.(++started, fleet.devices.length)
+      }
     }
     await Promise.all(Array.from({ length: options.startConcurrency ?? 64 }, worker))
     fleet.#scheduler.start()
     return fleet
+  }
+
+  /** The first device's local HTTP API URL while its agent runs (see {@link SimulatedFleetOptions.localApi}), else `null`. */
+  get localApiUrl(): string | null {
+    return this.devices[0]?.agent?.httpUrl ?? null
   }
 
   device(id: string): FleetDevice | undefined {
@@ -167,19 +215,25 @@ export class SimulatedFleet extends EventEmitter<FleetEvents> {
   #onFaults(d: FleetDevice, s: FaultSettings): void {
     clearInterval(this.#flapTimers.get(d.id))
     this.#flapTimers.delete(d.id)
-    if (s.flappingPeriodMs > 0 && this.#proxy !== null) {
-      const proxy = this.#proxy
+    if (s.flappingPeriodMs > 0 && (this.#proxies.length > 0 || this.#hub !== null)) {
       this.#flapTimers.set(
         d.id,
-        setInterval(() => proxy.drop(d.id), s.flappingPeriodMs),
+        setInterval(() => {
+          this.#cut(d.id)
+        }, s.flappingPeriodMs),
       )
     }
     if (s.crash && d.agent !== null) void this.#crash(d)
   }
 
   /** Kill the device's agent abruptly (link cut first, so the broker publishes its Last Will), then restart it. */
+  #cut(id: string): void {
+    for (const proxy of this.#proxies) proxy.drop(id)
+    this.#hub?.drop(id)
+  }
+
   async #crash(d: FleetDevice): Promise<void> {
-    this.#proxy?.drop(d.id)
+    this.#cut(d.id)
     await d.stop({ clean: false }).catch((err: unknown) => this.emit('error', err instanceof Error ? err : new Error(String(err))))
     await d.driver.powerCycle() // the restarted agent loads its slots again, as after a real reboot
     this.emit('deviceCrashed', d.id)
@@ -222,15 +276,16 @@ export class SimulatedFleet extends EventEmitter<FleetEvents> {
       this.#scheduler.stop()
       for (const t of this.#flapTimers.values()) clearInterval(t)
       for (const t of this.#restartTimers) clearTimeout(t)
-      const queue = [...this.devices]
+      let next = 0
       const worker = async () => {
-        for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
+        for (let d = this.devices[next++]; d !== undefined; d = this.devices[next++]) {
           await d.stop().catch(() => undefined)
           await d.driver.close()
         }
       }
       await Promise.all(Array.from({ length: 64 }, worker))
-      await this.#proxy?.close()
+      await this.#hub?.close()
+      await Promise.all(this.#proxies.map((p) => p.close()))
     })()
     return this.#closed
   }
@@ -238,6 +293,10 @@ export class SimulatedFleet extends EventEmitter<FleetEvents> {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close()
   }
+}
+
+function urlsOf(url: string | readonly string[]): readonly string[] {
+  return typeof url === 'string' ? [url] : url
 }
 
 function sortPhases(phases: Partial<Record<Phase, number>>): Partial<Record<Phase, number>> {

@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
+import { generateSigningKeys, loadPrivateKey, publicKeyPem } from '@liquid-edge/package'
 import * as z from 'zod'
-import { generateSigningKeys, loadPrivateKey, publicKeyPem } from '../package/keys.js'
 import { buildDemoPackages, type DemoOptions } from './demo.js'
 
 /** `index.json` of a demo directory: what each package is, for scripts and end-to-end tests. */

@@ -1,8 +1,9 @@
 import type { KeyObject } from 'node:crypto'
 import type { PackageManifestInput } from '@liquid-edge/protocol'
-import { packModel, type PackedModel } from '../package/pack.js'
-import { averagePowerMw, HARDWARE_PROFILES, modelLatencyMs, type HardwareProfileName } from '../simulated/profiles.js'
-import { buildCfcModel, cfcMacs, cfcReference, seededRandom, type CfcSpec } from './cfc.js'
+import { packModel, type PackedModel } from '../onnx/pack.js'
+import { HARDWARE_PROFILES, modelLatencyMs, type HardwareProfileName } from '../simulated/profiles.js'
+import { buildCfcModel, cfcMacs, type CfcSpec } from './cfc.js'
+import { evaluationSet, releaseBudget, vectors } from './cfc-package.js'
 
 type Shape = Omit<CfcSpec, 'seed' | 'dt'>
 
@@ -49,6 +50,11 @@ export interface DemoOptions {
   profile?: HardwareProfileName | readonly HardwareProfileName[]
   /** Inferences per second the budgets assume (the `simulate` workload default). @defaultValue 5 */
   ratePerS?: number
+  /**
+   * Budgets of further hardware classes that have no simulated profile (e.g. `python-host`, a
+   * device written in Python), added to every version. @defaultValue none
+   */
+  budgets?: NonNullable<PackageManifestInput['budgets']>
 }
 
 export interface DemoPackage extends PackedModel {
@@ -58,49 +64,41 @@ export interface DemoPackage extends PackedModel {
 
 type Budgets = { latencyThresholdMs: number; energyBudgetMw: number }[]
 
-/** Latency thresholds and energy budgets of the demo versions that fit every one of `profiles`. */
+/**
+ * Latency thresholds and energy budgets of the demo versions that fit every one of `profiles` (the
+ * defaults, for a device of a class the package does not list).
+ */
 export function demoBudgets(profiles: HardwareProfileName | readonly HardwareProfileName[], ratePerS: number): Budgets {
-  const each = (typeof profiles === 'string' ? [profiles] : profiles).map((p) => profileBudgets(p, ratePerS))
+  const each = profileList(profiles).map((p) => profileBudgets(p, ratePerS))
   return DEMO_VERSIONS.map((_, i) => ({
     latencyThresholdMs: Math.max(...each.map((b) => b[i]?.latencyThresholdMs ?? 0)),
     energyBudgetMw: Math.max(...each.map((b) => b[i]?.energyBudgetMw ?? 0)),
   }))
 }
 
+function profileList(profiles: HardwareProfileName | readonly HardwareProfileName[]): readonly HardwareProfileName[] {
+  return typeof profiles === 'string' ? [profiles] : profiles
+}
+
+/** Each profile's own budgets of version `i`: every hardware class is judged against its own. */
+function classBudgets(profiles: readonly HardwareProfileName[], ratePerS: number, i: number): NonNullable<PackageManifestInput['budgets']> {
+  return Object.fromEntries(profiles.map((p) => [p, profileBudgets(p, ratePerS)[i] ?? {}]))
+}
+
 /** Latency thresholds and energy budgets of the demo versions on a profile (see README: budgets). */
 function profileBudgets(profileName: HardwareProfileName, ratePerS: number): Budgets {
   const profile = HARDWARE_PROFILES[profileName]
   const latencies = DEMO_VERSIONS.map((v) => modelLatencyMs(profile, cfcMacs({ ...v.shape, seed: 0 })))
-  const v2 = latencies[1] ?? 0
-  const dutyV2 = Math.max(3 * Math.min(1, (v2 * ratePerS) / 1000), 0.02)
-  // Every version declares the same budget: up to 3× v2's dynamic power (at least 2 % duty).
-  const energyBudgetMw = Math.ceil(profile.idleMw + (profile.activeMw - profile.idleMw) * dutyV2)
-  return latencies.map((ms, i) => ({
-    latencyThresholdMs: i < 2 ? Math.max(1, Math.ceil(4 * v2 * 2) / 2) : Math.max(1, Math.ceil(1.6 * ms)),
-    energyBudgetMw: Math.max(energyBudgetMw, Math.ceil(averagePowerMw(profile, i < 2 ? ms : v2, ratePerS))),
-  }))
-}
-
-function vectors(count: number, length: number, seed: number): number[][] {
-  const random = seededRandom(seed)
-  return Array.from({ length: count }, () => Array.from({ length }, () => Math.round((random() * 2 - 1) * 1e4) / 1e4))
-}
-
-function evaluationSet(spec: CfcSpec, seed: number): NonNullable<PackageManifestInput['evaluation']> {
-  const random = seededRandom(seed ^ 0x5eed)
-  const samples = vectors(32, spec.steps * spec.features, seed + 17).map((input) => {
-    const y = cfcReference(spec, input)
-    let label = y.indexOf(Math.max(...y))
-    if (random() < 0.1) label = (label + 1) % spec.classes // noisy labels: accuracy ≈ 0.9
-    return { input, label }
-  })
-  return { name: 'demo-holdout', minAccuracy: 0.75, samples }
+  // v1 and v2 are ordinary releases; v3 keeps v2's energy budget (it is over it: rollback demos).
+  const v2 = releaseBudget(profileName, latencies[1] ?? 0, ratePerS)
+  return latencies.map((ms, i) => (i < 2 ? v2 : { ...v2, latencyThresholdMs: Math.max(1, Math.ceil(1.6 * ms)) }))
 }
 
 /** The signed demo packages v1, v2, v3, deterministic from the seed and the key. */
 export async function buildDemoPackages(options: DemoOptions): Promise<DemoPackage[]> {
   const seed = options.seed ?? 1
-  const budgets = demoBudgets(options.profile ?? 'stm32h743', options.ratePerS ?? 5)
+  const profiles = profileList(options.profile ?? 'stm32h743')
+  const budgets = demoBudgets(profiles, options.ratePerS ?? 5)
   const out: DemoPackage[] = []
   for (const [i, v] of DEMO_VERSIONS.entries()) {
     const spec: CfcSpec = { ...v.shape, seed: seed * 1000 + i }
@@ -112,6 +110,7 @@ export async function buildDemoPackages(options: DemoOptions): Promise<DemoPacka
       description: v.description,
       latencyThresholdMs: budgets[i]?.latencyThresholdMs ?? 10,
       energyBudgetMw: budgets[i]?.energyBudgetMw ?? null,
+      budgets: { ...classBudgets(profiles, options.ratePerS ?? 5, i), ...options.budgets },
       goldenInputs: vectors(4, inputLength, seed * 7919 + i),
       evaluation: evaluationSet(spec, seed * 31 + i),
       createdAt: Date.UTC(2026, 0, 1 + i),

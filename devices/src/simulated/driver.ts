@@ -16,12 +16,16 @@ export interface SimulatedDriverOptions {
   seed?: number
   deviceId?: string
   /**
-   * `real`: outputs come from onnxruntime (one shared session per model); `timing`: no model runs —
-   * golden inputs get their golden outputs, evaluation inputs a one-hot of their label, anything
-   * else a deterministic pseudo-output. Latency, power and heat come from the profile either way.
-   * @defaultValue 'timing'
+   * Where outputs come from. `real`: the package's model runs (onnxruntime, one shared session per
+   * model sha256, each distinct input computed once per process), so golden checks, agreement and
+   * accuracy can fail, and output faults show. `echo-golden`: no model runs — golden inputs get the
+   * package's golden outputs, evaluation inputs a one-hot of their label, anything else a
+   * deterministic pseudo-output; those checks cannot fail, so use it only where outputs do not
+   * matter (connection and scale tests of models onnxruntime cannot load). Latency, power and heat
+   * come from the profile either way.
+   * @defaultValue 'real'
    */
-  inference?: 'real' | 'timing'
+  inference?: SimulatedInference
   /** A shared {@link Faults} (switch it at run time) or initial settings. */
   faults?: Faults | FaultSettingsInput
   clock?: Clock
@@ -29,15 +33,20 @@ export interface SimulatedDriverOptions {
   realTime?: boolean
 }
 
+/** Where a simulated device's outputs come from (see {@link SimulatedDriverOptions.inference}). */
+export const SIMULATED_INFERENCE = ['real', 'echo-golden'] as const
+export type SimulatedInference = (typeof SIMULATED_INFERENCE)[number]
+
 interface LoadedSlot {
   image: ModelImage
   macs: number
   ramBytes: number
   onnx: SharedOnnxModel | null
-  known: Map<string, Float32Array>
+  /** `echo-golden` only: the outputs the package expects, by input. */
+  known: Map<string, Float32Array> | null
 }
 
-/** A simulated device: profile timing, power and heat, deterministic faults, optionally the real model. */
+/** A simulated device: profile timing, power and heat, the package's real model, deterministic faults. */
 export class SimulatedDriver implements DeviceDriver {
   readonly hardware: string
   readonly profile: HardwareProfile
@@ -45,12 +54,14 @@ export class SimulatedDriver implements DeviceDriver {
   readonly #slots = new Map<SlotName, LoadedSlot>()
   readonly #clock: Clock
   readonly #random: () => number
-  readonly #inference: 'real' | 'timing'
+  readonly #inference: SimulatedInference
   readonly #realTime: boolean
   readonly #thermal: ThermalModel
   readonly #hung = new Set<() => void>()
   #active: SlotName | null = null
   #closed = false
+  /** The last output computed, which a stuck output repeats. */
+  #lastOutput: Float32Array | null = null
 
   constructor(options: SimulatedDriverOptions = {}) {
     const profile = options.profile ?? 'stm32h743'
@@ -59,7 +70,7 @@ export class SimulatedDriver implements DeviceDriver {
     this.faults = options.faults instanceof Faults ? options.faults : new Faults(options.faults)
     this.#clock = options.clock ?? systemClock
     this.#random = seededRandom(hashSeed(`${options.seed ?? 1}:${options.deviceId ?? ''}`))
-    this.#inference = options.inference ?? 'timing'
+    this.#inference = options.inference ?? 'real'
     this.#realTime = options.realTime ?? true
     this.#thermal = new ThermalModel(this.profile, this.#clock.now())
     this.faults.on('changed', (s) => {
@@ -114,7 +125,8 @@ export class SimulatedDriver implements DeviceDriver {
       }
     }
     await this.#release(slot)
-    this.#slots.set(slot, { image, macs: estimateMacs(image.model), ramBytes, onnx, known: knownOutputs(image) })
+    const known = this.#inference === 'echo-golden' ? knownOutputs(image) : null
+    this.#slots.set(slot, { image, macs: estimateMacs(image.model), ramBytes, onnx, known })
   }
 
   async unload(slot: SlotName): Promise<void> {
@@ -140,9 +152,10 @@ export class SimulatedDriver implements DeviceDriver {
     const now = this.#clock.now()
     const throttle =
       this.#thermal.temperature(now, faults.energyFactor) > this.profile.thermal.throttleC ? this.profile.thermal.throttleFactor : 1
-    const latencyMs = modelLatencyMs(this.profile, loaded.macs) * this.#jitter() * faults.latencyFactor * throttle
+    const tail = faults.tailShare > 0 && this.#random() < faults.tailShare ? faults.tailFactor : 1
+    const latencyMs = modelLatencyMs(this.profile, loaded.macs) * this.#jitter() * faults.latencyFactor * tail * throttle
     const failed = this.#random() < faults.errorRate
-    const output = failed ? null : await this.#output(loaded, input)
+    const output = failed ? null : this.#faulty(await this.#output(loaded, input), faults)
     if (this.#realTime && latencyMs >= 1) await this.#wait(latencyMs)
     this.#thermal.addBusy(latencyMs)
     if (output === null) throw new FleetError('DEVICE_INFERENCE_FAILED', 'simulated inference error', { retryable: true })
@@ -201,13 +214,16 @@ export class SimulatedDriver implements DeviceDriver {
     if (this.#closed) throw new FleetError('DEVICE_LINK_ERROR', 'the simulated device is closed')
   }
 
-  /** exp(σ·N(0,1)) with a Box–Muller normal draw. */
+  /** exp(σ·N(0,1)). */
   #jitter(): number {
     const sigma = this.profile.jitterSigma
-    if (sigma === 0) return 1
+    return sigma === 0 ? 1 : Math.exp(sigma * this.#normal())
+  }
+
+  /** A standard normal draw (Box–Muller). */
+  #normal(): number {
     const u = Math.max(this.#random(), 1e-12)
-    const n = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.#random())
-    return Math.exp(sigma * n)
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.#random())
   }
 
   async #output(loaded: LoadedSlot, input: Float32Array): Promise<Float32Array> {
@@ -218,7 +234,19 @@ export class SimulatedDriver implements DeviceDriver {
         throw new FleetError('DEVICE_INFERENCE_FAILED', 'onnxruntime failed to run the model', { cause: err })
       }
     }
-    return loaded.known.get(inputKey(input))?.slice() ?? pseudoOutput(loaded.image, input)
+    return loaded.known?.get(inputKey(input))?.slice() ?? pseudoOutput(loaded.image, input)
+  }
+
+  /** The output faults applied to a computed output (in place). */
+  #faulty(output: Float32Array, faults: FaultSettings): Float32Array {
+    if (faults.stuckOutput) {
+      const stuck = this.#lastOutput?.length === output.length ? this.#lastOutput.slice() : new Float32Array(output.length)
+      return stuck
+    }
+    if (faults.outputBias !== 0 && output.length > 0) output[0] = (output[0] ?? 0) + faults.outputBias
+    if (faults.outputNoise > 0) for (let i = 0; i < output.length; i++) output[i] = (output[i] ?? 0) + faults.outputNoise * this.#normal()
+    this.#lastOutput = output.slice()
+    return output
   }
 
   #wait(ms: number): Promise<void> {
@@ -241,7 +269,7 @@ export class SimulatedDriver implements DeviceDriver {
   }
 }
 
-/** Outputs the timing mode knows: golden vectors, and one-hot labels of the evaluation set. */
+/** Outputs the echo-golden mode knows: golden vectors, and one-hot labels of the evaluation set. */
 function knownOutputs(image: ModelImage): Map<string, Float32Array> {
   const known = new Map<string, Float32Array>()
   const outLen = image.manifest.output.shape.reduce((a, b) => a * b, 1)
@@ -273,5 +301,5 @@ export function createSimulatedDriver(options: SimulatedDriverOptions = {}): Pro
 /** The faults that act on an inference of `version`: inference faults outside their scope are off. */
 function scopedFaults(settings: FaultSettings, version: string): FaultSettings {
   if (settings.modelVersion === null || settings.modelVersion === version) return settings
-  return { ...settings, latencyFactor: 1, errorRate: 0, energyFactor: 1 }
+  return { ...settings, latencyFactor: 1, tailShare: 0, errorRate: 0, energyFactor: 1, outputNoise: 0, outputBias: 0, stuckOutput: false }
 }

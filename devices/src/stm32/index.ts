@@ -37,4 +37,4 @@ export { createStm32Gateway, findPortsByUsbId, Stm32Gateway, type Stm32GatewayOp
 export { GatewayChild, defaultDeviceId, type ChildState } from './gateway/child.js'
 export { createSharedFetcher, type SharedFetcher } from './gateway/shared-fetcher.js'
 export { registerStm32Commands, gatewayCommand, emulateStm32Command, startPtyEmulators, type RunningEmulators } from './cli.js'
-export { GatewayConfigSchema, EmulateConfigSchema, type GatewayConfig, type EmulateConfig } from './config.js'
+export { GatewayConfigSchema, EmulateConfigSchema, gatewayConfig, emulateConfig, type GatewayConfig, type EmulateConfig } from './config.js'

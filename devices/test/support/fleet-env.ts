@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connectClient, startPlainBroker, uniqueRoot, type PlainBroker } from '@liquid-edge/test/harness'
-import { createCodec, deviceMessage, type Codec, type Reported, type Status, type Telemetry } from '@liquid-edge/protocol'
+import { createCodec, deviceMessage, type Codec, type Policy, type Reported, type Status, type Telemetry } from '@liquid-edge/protocol'
 import type { MqttClient } from 'mqtt'
 import {
   createSimulatedFleet,
@@ -36,7 +36,8 @@ export interface FleetEnv extends AsyncDisposable {
   artifactUrl(file: string): string
   observer: MqttClient
   observed: Observed
-  deploy(ids: readonly string[], version: string, generation: number): Promise<void>
+  /** Publish the demo package's desired state; `policy` overrides the package's budgets (e.g. per hardware class). */
+  deploy(ids: readonly string[], version: string, generation: number, policy?: Partial<Policy>): Promise<void>
   /** A simulated stm32h743 fleet of `ids` on this broker and root, trusting the demo key. */
   startFleet(ids: string[], options: Partial<SimulatedFleetOptions>): Promise<SimulatedFleet>
 }
@@ -84,7 +85,7 @@ export async function startFleetEnv(): Promise<FleetEnv> {
     artifactUrl,
     observer,
     observed,
-    async deploy(ids, version, generation) {
+    async deploy(ids, version, generation, over = {}) {
       const pkg = demo.packages.find((p) => p.version === version)
       if (pkg === undefined) throw new Error(`no demo package ${version}`)
       const model = {
@@ -95,7 +96,13 @@ export async function startFleetEnv(): Promise<FleetEnv> {
         url: artifactUrl(pkg.file),
         signature: pkg.signature,
       }
-      const policy = { trialMs: 500, latencyThresholdMs: pkg.latencyThresholdMs, energyBudgetMw: pkg.energyBudgetMw, minSamples: 1 }
+      const policy = {
+        trialMs: 500,
+        latencyThresholdMs: pkg.latencyThresholdMs,
+        energyBudgetMw: pkg.energyBudgetMw,
+        minSamples: 1,
+        ...over,
+      }
       await Promise.all(
         ids.map((id) =>
           observer.publishAsync(

@@ -7,9 +7,11 @@ import { LinkClient, type LinkCounters } from '../link/link-client.js'
 import {
   decodeHello,
   decodeInferReply,
+  decodeLoopStats,
   decodeStats,
   readSlots,
   type HelloInfo,
+  type LoopStats,
   type McuStats,
   type SlotsBlock,
 } from '../protocol/messages.js'
@@ -244,6 +246,25 @@ export class Stm32Driver extends EventEmitter<Stm32DriverEvents> implements Devi
     const r = await this.request(Op.STATS, undefined, { responseBytes: 64 })
     if (r.status !== Status.OK) throw statusError(r.status, 'STATS refused')
     return decodeStats(r.payload)
+  }
+
+  /** False once the firmware answered LOOP_STATS with UNKNOWN_OP (it has no loop of its own to report). */
+  private loopStatsKnown = true
+
+  /**
+   * The inferences the MCU ran on its own since the previous call (LOOP_STATS, which clears them);
+   * null when the firmware does not report an own loop.
+   */
+  async loopStats(): Promise<LoopStats | null> {
+    if (!this.loopStatsKnown) return null
+    await this.ready()
+    const r = await this.request(Op.LOOP_STATS, undefined, { responseBytes: this.link.maxPayload })
+    if (r.status === Status.UNKNOWN_OP) {
+      this.loopStatsKnown = false
+      return null
+    }
+    if (r.status !== Status.OK) throw statusError(r.status, 'LOOP_STATS refused')
+    return decodeLoopStats(r.payload)
   }
 
   async readSensors(): Promise<SensorReadings> {

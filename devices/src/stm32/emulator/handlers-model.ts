@@ -1,9 +1,10 @@
-/** HELLO, STATUS, ACTIVATE / CONFIRM / REVERT, INFER, STATS, SELFTEST, RESET on the emulated MCU. */
-import { encodeHello, encodeInferReply, encodeStats, writeSlots } from '../protocol/messages.js'
+/** HELLO, STATUS, ACTIVATE / CONFIRM / REVERT, INFER, STATS, LOOP_STATS, SELFTEST, RESET on the emulated MCU. */
+import { histogramBucket } from '@liquid-edge/protocol'
+import { encodeHello, encodeInferReply, encodeLoopStats, encodeStats, writeSlots } from '../protocol/messages.js'
 import { parseSlotImage } from '../protocol/slot-image.js'
 import { ByteReader, ByteWriter, NO_SLOT, PROTOCOL_VERSION, ResetReason, SlotState, Status } from '../protocol/wire.js'
 import type { Handler, McuContext } from './context.js'
-import { slotsBlock } from './mcu-state.js'
+import { emptyLoop, slotsBlock } from './mcu-state.js'
 
 const slotsPayload = (ctx: McuContext): Buffer => writeSlots(new ByteWriter(), slotsBlock(ctx.flash)).build()
 
@@ -65,15 +66,17 @@ export const revert: Handler = (ctx) => {
   return { status: Status.OK, payload: slotsPayload(ctx) }
 }
 
-export const infer: Handler = async (ctx, payload) => {
-  const r = new ByteReader(payload)
-  const wanted = r.u8()
+type Inference =
+  | { status: typeof Status.OK; cycles: number; micros: number; energyMicroJ: number; output: Float32Array }
+  | { status: number; micros: number }
+
+/** One inference on `slot` (0xFF: the active one), counted in the STATS counters. */
+async function runModel(ctx: McuContext, wanted: number, input: Float32Array): Promise<Inference> {
   const slot = wanted === NO_SLOT ? ctx.flash.active : wanted
   const target = ctx.flash.slots[slot]
   const image = target?.state === SlotState.READY ? parseSlotImage(target.data) : null
-  if (image === null) return { status: Status.NOT_READY }
-  const input = r.f32s()
-  if (input.length !== image.inputLength) return { status: Status.INPUT_SHAPE }
+  if (image === null) return { status: Status.NOT_READY, micros: 0 }
+  if (input.length !== image.inputLength) return { status: Status.INPUT_SHAPE, micros: 0 }
   const p = ctx.profile
   const cycles = p.timing.inferFixedCycles + p.timing.inferCyclesPerModelByte * image.model.length
   const micros = Math.round(cycles / (p.cpuHz / 1e6))
@@ -90,12 +93,50 @@ export const infer: Handler = async (ctx, payload) => {
     ram.lastMicros = micros
     ram.sumMicros += micros
     ram.maxMicros = Math.max(ram.maxMicros, micros)
-    return { status: Status.OK, payload: encodeInferReply({ cycles, micros, energyMicroJ, output }), busyMicros: micros }
+    return { status: Status.OK, cycles, micros, energyMicroJ, output }
   } catch (err) {
     ctx.ram.errors++
     ctx.log(3, `inference failed: ${err instanceof Error ? err.message : String(err)}`)
-    return { status: Status.INFER_FAILED, busyMicros: micros }
+    return { status: Status.INFER_FAILED, micros }
   }
+}
+
+export const infer: Handler = async (ctx, payload) => {
+  const r = new ByteReader(payload)
+  const slot = r.u8()
+  const x = await runModel(ctx, slot, r.f32s())
+  if (!('output' in x)) return { status: x.status, busyMicros: x.micros }
+  return { status: Status.OK, payload: encodeInferReply(x), busyMicros: x.micros }
+}
+
+/**
+ * One inference of the MCU's own loop (a sensor sample, not a request over the link) on the active
+ * model: counted in STATS and in the loop statistics that LOOP_STATS reports. Returns its busy time, µs.
+ */
+export async function ownInference(ctx: McuContext, input: Float32Array): Promise<number> {
+  const x = await runModel(ctx, NO_SLOT, input)
+  if (x.status === Status.NOT_READY || x.status === Status.INPUT_SHAPE) return 0
+  const loop = ctx.ram.loop
+  loop.attempts++
+  if (!('output' in x)) {
+    loop.errors++
+    return x.micros
+  }
+  loop.minMicros = loop.attempts - loop.errors === 1 ? x.micros : Math.min(loop.minMicros, x.micros)
+  loop.maxMicros = Math.max(loop.maxMicros, x.micros)
+  loop.sumMicros += x.micros
+  loop.energyMicroJ += x.energyMicroJ
+  const b = histogramBucket(x.micros / 1000)
+  loop.buckets.set(b, (loop.buckets.get(b) ?? 0) + 1)
+  return x.micros
+}
+
+/** LOOP_STATS: the own loop's inferences since the previous LOOP_STATS, then cleared. */
+export const loopStats: Handler = (ctx) => {
+  const loop = ctx.ram.loop
+  ctx.ram.loop = emptyLoop()
+  const bins = [...loop.buckets.keys()].sort((a, b) => a - b)
+  return { status: Status.OK, payload: encodeLoopStats({ ...loop, bins, counts: bins.map((b) => loop.buckets.get(b) ?? 0) }) }
 }
 
 export const stats: Handler = (ctx) => {

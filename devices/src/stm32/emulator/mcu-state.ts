@@ -1,6 +1,6 @@
 /** The emulated MCU's memory: what survives a reset (flash) and what does not (RAM). */
 import { NO_SLOT, SlotState } from '../protocol/wire.js'
-import type { SlotsBlock } from '../protocol/messages.js'
+import type { LoopStats, SlotsBlock } from '../protocol/messages.js'
 import type { ModelRunner } from './inference.js'
 
 export interface FlashSlot {
@@ -17,6 +17,16 @@ export interface Flash {
   active: number
   confirmed: number
   resets: number
+}
+
+/** The MCU's own inferences since the previous LOOP_STATS: what that op reports and clears. */
+export interface LoopAcc extends Omit<LoopStats, 'bins' | 'counts'> {
+  /** Histogram bucket (the protocol's log buckets) → inferences. */
+  buckets: Map<number, number>
+}
+
+export function emptyLoop(): LoopAcc {
+  return { attempts: 0, errors: 0, sumMicros: 0, minMicros: 0, maxMicros: 0, energyMicroJ: 0, buckets: new Map() }
 }
 
 /** RAM: lost at every reset. */
@@ -37,6 +47,7 @@ export interface Ram {
   windowEnergyMicroJ: number
   windowStart: number
   runners: Map<number, ModelRunner>
+  loop: LoopAcc
 }
 
 export function emptyFlash(slotCount: number): Flash {
@@ -68,6 +79,7 @@ export function freshRam(now: number): Ram {
     windowEnergyMicroJ: 0,
     windowStart: now,
     runners: new Map(),
+    loop: emptyLoop(),
   }
 }
 

@@ -6,6 +6,7 @@ import * as model from './handlers-model.js'
 import * as transfer from './handlers-transfer.js'
 import { onnxBackend, type InferenceBackend } from './inference.js'
 import { emptyFlash, freshRam, type Flash, type Ram } from './mcu-state.js'
+import { parseSlotImage } from '../protocol/slot-image.js'
 import { STM32H743, type Stm32Profile } from './profile.js'
 
 const HANDLERS: Readonly<Partial<Record<number, Handler>>> = {
@@ -20,6 +21,7 @@ const HANDLERS: Readonly<Partial<Record<number, Handler>>> = {
   [Op.REVERT]: model.revert,
   [Op.INFER]: model.infer,
   [Op.STATS]: model.stats,
+  [Op.LOOP_STATS]: model.loopStats,
   [Op.SELFTEST]: model.selfTest,
   [Op.RESET]: model.reset,
 }
@@ -114,6 +116,28 @@ export class Stm32Emulator extends EventEmitter<Stm32EmulatorEvents> implements 
     this.sendEvent(Op.BOOT, Buffer.from([reason, reverted ? 1 : 0]))
     if (reverted)
       this.log(2, `unconfirmed trial reverted at boot; active slot ${this.flash.active === NO_SLOT ? 'none' : this.flash.active}`)
+  }
+
+  /**
+   * The MCU's own inference loop (sensor samples it classifies by itself, not asked over the link):
+   * run the active model `count` times on `input` (default: zeros). Counted in STATS and reported,
+   * with their latency histogram, by LOOP_STATS. Resolves when they have run.
+   */
+  runOwn(count: number, input?: Float32Array): Promise<void> {
+    const run = async (): Promise<void> => {
+      const active = this.flash.slots[this.flash.active]
+      const image = active === undefined ? null : parseSlotImage(active.data)
+      const x = input ?? new Float32Array(image?.inputLength ?? 0)
+      const extraMw = this.profile.power.activeMw - this.profile.power.idleMw
+      for (let i = 0; i < count; i++) {
+        const micros = await model.ownInference(this, x)
+        this.ram.energyMicroJ += (extraMw * micros) / 1000
+        this.ram.windowEnergyMicroJ += (extraMw * micros) / 1000
+      }
+    }
+    const done = this.queue.then(run)
+    this.queue = done.catch(() => undefined)
+    return done
   }
 
   /** A brown-out: the supply dipped and the MCU rebooted. */

@@ -14,6 +14,7 @@ import { createCodec, deviceMessage, DeviceIdSchema, FleetError, type ReplyBody 
 import type { Logger } from 'pino'
 import { createStm32Driver, type Stm32Driver } from '../driver/stm32-driver.js'
 import type { PortOpener } from '../driver/serial.js'
+import { outsideSamples } from './own-loop.js'
 
 export type ChildState = 'connecting' | 'online' | 'offline' | 'closed'
 
@@ -53,6 +54,8 @@ export class GatewayChild extends EventEmitter<ChildEvents> {
   agent: Agent | undefined
   private timer: NodeJS.Timeout | undefined
   private busy = false
+  /** LOOP_STATS answers refused (invalid statistics from the MCU). */
+  refusedLoopStats = 0
 
   /** The serial port of this child. */
   readonly path: string
@@ -167,12 +170,26 @@ export class GatewayChild extends EventEmitter<ChildEvents> {
     handlers.message('cmd', codec.encode(deviceMessage('command', id, body, { id: commandId })))
   }
 
-  /** A cheap request when the link has been quiet; an MCU that does not answer makes the child offline. */
+  /**
+   * A cheap request when the link has been quiet — an MCU that does not answer makes the child
+   * offline — and the inferences the MCU ran on its own since the last check, handed to its agent
+   * so that its telemetry and trial count them like the agent's own.
+   */
   private async check(): Promise<void> {
     const driver = this.driver
     if (driver === undefined) return
     try {
       await driver.stats()
+      const loop = await driver.loopStats()
+      const agent = this.agent
+      if (loop === null || agent === undefined) return
+      const r = outsideSamples(loop)
+      if (r.ok) {
+        if (r.samples !== null) agent.recordSamples(r.samples)
+      } else {
+        this.refusedLoopStats++
+        this.o.logger.warn({ port: this.o.path, deviceId: this.deviceId, reason: r.error }, 'LOOP_STATS refused: invalid statistics')
+      }
     } catch (err) {
       if (!(err instanceof FleetError && (err.code === 'DEVICE_TIMEOUT' || err.code === 'DEVICE_LINK_ERROR'))) throw err
       await this.goOffline()

@@ -12,6 +12,7 @@ import { pino, type Logger } from 'pino'
 import { SerialPort } from 'serialport'
 import type { PortOpener } from '../driver/serial.js'
 import { GatewayChild, type ChildState } from './child.js'
+import { gatewayStatus } from './gateway-status.js'
 import { createSharedFetcher, type SharedFetcher } from './shared-fetcher.js'
 
 export interface Stm32GatewayOptions {
@@ -89,6 +90,12 @@ export function createStm32Gateway(options: Stm32GatewayOptions): Promise<Stm32G
     gatewayId: options.gatewayId,
     ...(options.root === undefined ? {} : { root: options.root }),
     logger,
+    self: gatewayStatus({
+      gatewayId: options.gatewayId,
+      stateDir: options.stateDir,
+      ...(options.root === undefined ? {} : { root: options.root }),
+      ...(options.agent?.agentVersion === undefined ? {} : { agentVersion: options.agent.agentVersion }),
+    }),
   })
   const fetcher = createSharedFetcher(options.fetcher ?? createHttpFetcher(), join(options.stateDir, 'artifact-cache'))
   const children = options.ports.map((p) => {

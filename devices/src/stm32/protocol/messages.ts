@@ -44,6 +44,50 @@ export interface McuStats {
   resets: number
 }
 
+/**
+ * The inferences the MCU ran on its own (its sensor loop, not asked over the link) since the previous
+ * LOOP_STATS, which clears them: counts, the sum and extremes of their latencies, their energy, and
+ * their latency histogram in the protocol's log buckets (`bins[k]` holds `counts[k]`).
+ */
+export interface LoopStats {
+  attempts: number
+  errors: number
+  sumMicros: number
+  minMicros: number
+  maxMicros: number
+  energyMicroJ: number
+  bins: number[]
+  counts: number[]
+}
+
+export function encodeLoopStats(s: LoopStats): Buffer {
+  const w = new ByteWriter()
+    .u32(s.attempts)
+    .u32(s.errors)
+    .u32(s.sumMicros % 2 ** 32)
+    .u32(Math.floor(s.sumMicros / 2 ** 32))
+    .u32(s.minMicros)
+    .u32(s.maxMicros)
+    .u32(s.energyMicroJ)
+    .u16(s.bins.length)
+  s.bins.forEach((b, k) => w.u16(b).u32(s.counts[k] ?? 0))
+  return w.build()
+}
+
+export function decodeLoopStats(payload: Buffer): LoopStats {
+  const r = new ByteReader(payload)
+  const head = { attempts: r.u32(), errors: r.u32(), sumMicros: r.u32() + r.u32() * 2 ** 32 }
+  const rest = { minMicros: r.u32(), maxMicros: r.u32(), energyMicroJ: r.u32() }
+  const n = r.u16()
+  const bins: number[] = []
+  const counts: number[] = []
+  for (let k = 0; k < n; k++) {
+    bins.push(r.u16())
+    counts.push(r.u32())
+  }
+  return { ...head, ...rest, bins, counts }
+}
+
 export interface InferReply {
   cycles: number
   micros: number

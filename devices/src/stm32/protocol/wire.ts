@@ -15,6 +15,7 @@ export const Op = {
   INFER: 0x30,
   STATS: 0x40,
   SELFTEST: 0x41,
+  LOOP_STATS: 0x42,
   RESET: 0x50,
   LOG: 0x60,
   BOOT: 0x61,

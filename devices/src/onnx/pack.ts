@@ -1,17 +1,8 @@
-import { sign, type KeyObject } from 'node:crypto'
-import {
-  attachSignature,
-  FleetError,
-  PackageManifestSchema,
-  signatureToBase64,
-  unsignedPackage,
-  type ModelPackage,
-  type PackageManifest,
-  type PackageManifestInput,
-} from '@liquid-edge/protocol'
+import type { KeyObject } from 'node:crypto'
+import { signPackage, type ManifestDraft, type ModelPackage, type SignedPackage } from '@liquid-edge/package'
+import { FleetError, type PackageManifestInput } from '@liquid-edge/protocol'
 import * as ort from 'onnxruntime-node'
-import { openOnnxModel } from '../onnx/session.js'
-import { sha256Hex } from './verify.js'
+import { openOnnxModel } from './session.js'
 
 type TensorSpec = PackageManifestInput['input']
 
@@ -23,6 +14,11 @@ export interface PackOptions {
   description?: string
   latencyThresholdMs: number
   energyBudgetMw?: number | null
+  memoryBudgetBytes?: number | null
+  /** Budgets per hardware class, over the defaults above (see the protocol's `budgetFor`). */
+  budgets?: PackageManifestInput['budgets']
+  /** Measures the default class may be unable to make. */
+  optional?: PackageManifestInput['optional']
   /** Golden inputs (flattened); their outputs are computed by running the model through onnxruntime. */
   goldenInputs: readonly (Float32Array | readonly number[])[]
   tolerance?: number
@@ -36,14 +32,8 @@ export interface PackOptions {
   privateKey: KeyObject
 }
 
-export interface PackedModel {
-  bytes: Uint8Array
-  manifest: PackageManifest
-  /** sha256 of the whole `.liquid` file (what desired states name). */
-  sha256: string
-  /** base64 ed25519 signature (what desired states carry). */
-  signature: string
-}
+/** A packed model: the signed package and its artifact identity. */
+export type PackedModel = SignedPackage
 
 async function tensorSpecs(model: Uint8Array): Promise<{ input: TensorSpec; output: TensorSpec }> {
   const session = await ort.InferenceSession.create(model)
@@ -81,9 +71,10 @@ export async function runModel(
 }
 
 /**
- * Build and sign a `.liquid` package: computes the model's sha256 and size, the golden outputs
- * (through onnxruntime), validates the manifest and signs header, manifest and model with ed25519.
- * @throws FleetError `AGENT_PACKAGE_INVALID` when the model or the manifest is unusable.
+ * Build and sign a `.liquid` package from an ONNX model: tensor specs and golden outputs come from
+ * onnxruntime, then {@link signPackage} hashes, validates and signs.
+ * @throws FleetError `AGENT_PACKAGE_INVALID` when onnxruntime cannot use the model,
+ * `PACKAGE_MANIFEST_INVALID` when the manifest breaks the schema.
  */
 export async function packModel(options: PackOptions): Promise<PackedModel> {
   let specs: { input: TensorSpec; output: TensorSpec }
@@ -97,7 +88,7 @@ export async function packModel(options: PackOptions): Promise<PackedModel> {
     throw new FleetError('AGENT_PACKAGE_INVALID', 'onnxruntime cannot load the model', { cause: err })
   }
   const outputs = await runModel(options.model, specs.input, specs.output, options.goldenInputs)
-  const draft: PackageManifestInput = {
+  const draft: ManifestDraft = {
     format: 1,
     name: options.name,
     version: options.version,
@@ -108,23 +99,15 @@ export async function packModel(options: PackOptions): Promise<PackedModel> {
     output: specs.output,
     latencyThresholdMs: options.latencyThresholdMs,
     energyBudgetMw: options.energyBudgetMw ?? null,
+    memoryBudgetBytes: options.memoryBudgetBytes ?? null,
+    ...(options.budgets === undefined ? {} : { budgets: options.budgets }),
+    ...(options.optional === undefined ? {} : { optional: options.optional }),
     golden: options.goldenInputs.map((x, i) => ({ input: Array.from(x), output: Array.from(outputs[i] ?? []) })),
     ...(options.tolerance === undefined ? {} : { tolerance: options.tolerance }),
     ...(options.evaluation === undefined ? {} : { evaluation: options.evaluation }),
     hardware: options.hardware ?? [],
-    modelSha256: sha256Hex(options.model),
-    modelSize: options.model.byteLength,
   }
-  const checked = PackageManifestSchema.safeParse(draft)
-  if (!checked.success)
-    throw new FleetError(
-      'AGENT_PACKAGE_INVALID',
-      `invalid manifest: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    )
-  const unsigned = unsignedPackage(checked.data, options.model)
-  const signature = sign(null, unsigned, options.privateKey)
-  const bytes = attachSignature(unsigned, signature)
-  return { bytes, manifest: checked.data, sha256: sha256Hex(bytes), signature: signatureToBase64(signature) }
+  return signPackage(draft, options.model, options.privateKey)
 }
 
 /** Golden-vector check of a package through onnxruntime: the largest absolute difference, and whether it is within tolerance. */
