@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+import { runCli } from '../program.js'
+
+const code = await runCli(process.argv.slice(2), {
+  stdout: (s) => process.stdout.write(s),
+  stderr: (s) => process.stderr.write(s),
+  env: process.env,
+  isTTY: process.stderr.isTTY,
+})
+process.exitCode = code
