@@ -7,16 +7,26 @@ export function createKeys(prefix: string) {
     prefix,
     /** hash id → DeviceRecord JSON */
     devices: `${prefix}:devices`,
+    /** hash name → GroupRecord JSON (saved selectors) */
+    groups: `${prefix}:groups`,
     /** hash id → status JSON (online, session, ts) */
     status: `${prefix}:live:status`,
     /** hash id → reported JSON */
     reported: `${prefix}:live:reported`,
-    /** hash id → last telemetry time (epoch ms) */
+    /** hash id → its last telemetry window: `ts|windowMs|receivedAt|model|temperatureC|memoryUsed|memoryTotal` (see LiveStore) */
     telemetry: `${prefix}:live:telemetry`,
     /** hash id → last generation issued (HINCRBY: never reused) */
     generations: `${prefix}:generations`,
     /** hash id → the desired state last written (JSON) */
     desired: `${prefix}:desired`,
+    /** hash template id → the policy/mode/reason part of desired states (shared by many devices) */
+    desiredBodies: `${prefix}:desired:bodies`,
+    /** hash id → the rollout command the device has not answered yet ({id, body}) */
+    pendingCommands: `${prefix}:commands:pending`,
+    /** zset id → when to check that a device that came online has its desired state */
+    reconcileDue: `${prefix}:reconcile:due`,
+    /** the lease of the periodic desired-state sweep: one controller sweeps at a time */
+    reconcileLease: `${prefix}:lease:reconcile`,
     /** hash id → id of the active rollout that owns the device */
     locks: `${prefix}:locks`,
     /** hash `name@version` → ModelRecord JSON */
@@ -31,6 +41,8 @@ export function createKeys(prefix: string) {
     rollouts: `${prefix}:rollouts`,
     /** set of rollout ids not yet terminal */
     activeRollouts: `${prefix}:rollouts:active`,
+    /** the lease of a duty one controller replica does at a time: its instance id, with a TTL */
+    duty: (name: string) => `${prefix}:lease:duty:${name}`,
     /** the lease of one rollout: controller instance id, with a TTL */
     lease: (id: string) => `${prefix}:lease:rollout:${id}`,
     /** hash sha256(token) → TokenRecord JSON */

@@ -116,7 +116,7 @@ describe('HTTP API', () => {
     const call = api(c)
     const pkg = makePackage(env.publisher, 'kws', '1.0.0', 4000)
     const stranger = makePackage(newPublisher(), 'kws', '1.0.1')
-    expect((await call<{ error: { code: string } }>('POST', '/v1/models', stranger)).body.error.code).toBe('MODEL_SIGNATURE_INVALID')
+    expect((await call<{ error: { code: string } }>('POST', '/v1/models', stranger)).body.error.code).toBe('PACKAGE_SIGNATURE_INVALID')
     const broken = pkg.slice()
     broken[40] = (broken[40] ?? 0) ^ 0xff
     expect((await call('POST', '/v1/models', broken)).status).toBeGreaterThanOrEqual(400)

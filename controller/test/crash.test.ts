@@ -1,13 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { REDIS_URL, redisClient, startFakeDevices, waitFor, type FakeDevice } from '@liquid-edge/test/harness'
-import { createKeys, RolloutRepo, type Controller } from '../src/index.js'
-import { ADMIN, api, setupFleet, testEnv, waitForState, type Env } from './helpers.js'
-
-const here = dirname(fileURLToPath(import.meta.url))
+import { createTopics } from '@liquid-edge/protocol'
+import { connectClient, redisClient, startFakeDevices, waitFor, type FakeDevice } from '@liquid-edge/test/harness'
+import { createKeys, RolloutRepo } from '../src/index.js'
+import { ADMIN, setupFleet, spawnController, testEnv, waitForState, type Env } from './helpers.js'
+import { TelemetryPublisher } from './telemetry/env.js'
 
 async function auditEvents(env: Env, rolloutId: string): Promise<{ event: string; step?: number }[]> {
   const redis = redisClient()
@@ -32,29 +29,6 @@ function expectEachStepOnce(events: { event: string; step?: number }[], steps: n
 }
 
 describe('crash safety', () => {
-  it('a restarted controller resumes a rollout at each step boundary without issuing a generation twice', async () => {
-    await using env = await testEnv()
-    let c: Controller = await env.start('ctl-a')
-    const { ids, v1 } = await setupFleet(c, env, 12)
-    await using devices = await startFakeDevices({ url: env.broker.url, root: env.root, initialModel: v1 }, ids)
-    // A crash between issuing a generation and publishing it: the record exists, the message never left.
-    const r = await c.rollouts.deploy({
-      model: { name: 'kws', version: '2.0.0' },
-      target: 'env=staging',
-      steps: [{ percent: 25 }, { percent: 50 }, { percent: 100 }],
-      bakeMs: 300,
-    })
-    for (const [i, name] of ['ctl-b', 'ctl-c', 'ctl-d'].entries()) {
-      await waitFor(async () => (await c.repo.get(r.id)).step >= i, { timeoutMs: 15_000, what: `step ${i}` })
-      await c.close()
-      c = await env.start(name)
-    }
-    await waitForState(c, r.id, 'completed', 20_000)
-    expectOneGenerationEach(devices)
-    for (const d of devices) expect(d.active?.version).toBe('2.0.0')
-    expectEachStepOnce(await auditEvents(env, r.id), 3)
-  })
-
   it('a desired state whose publish was lost in a crash is published by the next tick with the same generation', async () => {
     await using env = await testEnv()
     const c = await env.start()
@@ -78,8 +52,11 @@ describe('crash safety', () => {
         error: null,
         from: v1,
         to,
+        route: 'release',
+        note: null,
         switched: 'no',
         reverted: false,
+        returned: null,
       },
       { rolloutId: r.id, ...to, mode: 'activate', at: Date.now() },
       1,
@@ -121,69 +98,62 @@ describe('crash safety', () => {
     expectEachStepOnce(await auditEvents(env, r.id), 2)
   })
 
-  it('a controller process killed with SIGKILL mid-rollout is resumed by a new process', async () => {
+  it('controller processes killed with SIGKILL at random points under traffic resume the rollout, each step once', async () => {
     await using env = await testEnv()
-    const bin = join(here, '../src/bin/liquid-controller.ts')
-    const childEnv = {
-      ...process.env,
-      LLN_REDIS_URL: REDIS_URL,
-      LLN_PREFIX: env.prefix,
-      LLN_BULL_PREFIX: env.bullPrefix,
-      LLN_MQTT_URL: env.broker.url,
-      LLN_ROOT: env.root,
-      LLN_HTTP_PORT: '0',
-      LLN_STORE_DIR: env.storeDir,
-      LLN_ADMIN_TOKEN: ADMIN,
-      LLN_TICK_MS: '100',
-      LLN_LEASE_MS: '1000',
-      LLN_LOG_LEVEL: 'silent',
-      LLN_PUBLISHER_KEYS: env.publisher.publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
-    }
-    const spawnController = async (): Promise<{ child: ChildProcess; url: string }> => {
-      const child = spawn(process.execPath, ['--conditions=@liquid-edge/source', '--import', 'tsx', bin], {
-        env: childEnv,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      })
-      let out = ''
-      let err = ''
-      child.stdout.on('data', (b: Buffer) => (out += b.toString()))
-      child.stderr.on('data', (b: Buffer) => (err += b.toString()))
-      const url = await waitFor(() => /listening on (\S+)/.exec(out)?.[1], { timeoutMs: 30_000, what: 'controller to listen' }).catch(
-        (e: unknown) => {
-          child.kill('SIGKILL')
-          throw new Error(`${String(e)}\nstdout: ${out}\nstderr: ${err.slice(-3000)}`)
-        },
-      )
-      return { child, url }
-    }
-    const { child: first, url } = await spawnController()
     const local = await env.start()
-    const call = api(Object.assign(Object.create(local) as Controller, { url }))
-    const { ids, v1 } = await setupFleet(local, env, 8)
+    const { ids, v1 } = await setupFleet(local, env, 12)
     await local.close()
     env.controllers.length = 0
     await using devices = await startFakeDevices({ url: env.broker.url, root: env.root, initialModel: v1 }, ids)
-    const res = await call<{ id: string }>('POST', '/v1/rollouts', {
-      model: { name: 'kws', version: '2.0.0' },
-      target: 'env=staging',
-      steps: [{ percent: 50 }, { percent: 100 }],
-      bakeMs: 1500,
+    // Traffic the whole time: every device's telemetry, and a count of the reports the controller must follow.
+    await using telemetry = await TelemetryPublisher.connect(env.broker.url, env.root)
+    telemetry.run(ids, () => ({}), 100)
+    await using watcher = await connectClient(env.broker.url)
+    let reports = 0
+    watcher.on('message', (_topic, _payload, packet) => {
+      if (!packet.retain) reports++
     })
-    expect(res.status).toBe(201)
+    await watcher.subscribeAsync(createTopics(env.root).allDevices('reported'), { qos: 1 })
+    let ctl = await spawnController(env)
+    const deployed = await fetch(`${ctl.url}/v1/rollouts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: { name: 'kws', version: '2.0.0' },
+        target: 'env=staging',
+        steps: [{ percent: 25 }, { percent: 50 }, { percent: 100 }],
+        bakeMs: 300,
+      }),
+    })
+    expect(deployed.status).toBe(201)
+    const rolloutId = ((await deployed.json()) as { id: string }).id
+    // Each device reports five phases on its way (downloading … active): kill between any two of them.
+    const points = Array.from({ length: 3 }, () => 1 + Math.floor(Math.random() * (ids.length * 5 - 1))).sort((x, y) => x - y)
+    const at = `killed after reports ${points.join(', ')} of ${ids.length * 5}`
     const redis = redisClient()
-    const repo = new RolloutRepo(redis, createKeys(env.prefix))
-    await waitFor(async () => (await repo.get(res.body.id)).bakeUntil !== null, { timeoutMs: 15_000, what: 'step 0 baking' })
-    first.kill('SIGKILL')
-    await once(first, 'exit')
-    // The successor runs in-process (a second child would only add a slow start-up).
-    await env.start('ctl-successor')
     try {
-      await waitFor(async () => (await repo.get(res.body.id)).state === 'completed', { timeoutMs: 30_000, what: 'completed after restart' })
+      for (const point of points) {
+        await waitFor(() => reports >= point, { timeoutMs: 90_000, what: `report ${point} (${at})` }).catch((e: unknown) => {
+          throw new Error(`${String(e)}; the controller said:\n${ctl.output().slice(-4000)}`)
+        })
+        const exited = once(ctl.child, 'exit')
+        ctl.child.kill('SIGKILL')
+        await exited
+        ctl = await spawnController(env)
+      }
+      const repo = new RolloutRepo(redis, createKeys(env.prefix))
+      await waitFor(async () => (await repo.get(rolloutId)).state === 'completed', { timeoutMs: 90_000, what: `completed (${at})` }).catch(
+        async (e: unknown) => {
+          const r = await repo.get(rolloutId)
+          throw new Error(`${String(e)}; rollout ${JSON.stringify(r)}; the controller said:\n${ctl.output().slice(-4000)}`)
+        },
+      )
     } finally {
       await redis.quit()
+      ctl.child.kill('SIGKILL')
     }
     expectOneGenerationEach(devices)
-    for (const d of devices) expect(d.active?.version).toBe('2.0.0')
-    expectEachStepOnce(await auditEvents(env, res.body.id), 2)
-  }, 60_000)
+    for (const d of devices) expect(d.active?.version, at).toBe('2.0.0')
+    expectEachStepOnce(await auditEvents(env, rolloutId), 3)
+  }, 480_000)
 })

@@ -24,7 +24,7 @@ describe('rollout engine against fake devices', () => {
     // Devices outside the canary never heard of the rollout.
     for (const d of devices.slice(2)) expect(d.desiredSeen).toEqual([])
     const progress = await c.repo.progress(r.id)
-    expect(progress.get('dev-0')?.error).toMatch(/AGENT_SHA256_MISMATCH/)
+    expect(progress.get('dev-0')?.error).toMatch(/PACKAGE_SHA256_MISMATCH/)
     await c.rollouts.resume(r.id)
     const done = await waitForState(c, r.id, 'completed')
     expect(done.counts).toMatchObject({ succeeded: 5, failed: 1 })
@@ -92,9 +92,15 @@ describe('rollout engine against fake devices', () => {
       ['dev-0', 'dev-2'].includes(id) ? { behaviour: 'silent' } : {},
     )
     const r = await c.rollouts.deploy({ model: { name: 'kws', version: '2.0.0' }, target: 'env=staging', strategy: 'all' })
-    await waitFor(() => devices.every((d) => d.desiredSeen.length === 1) && devices[1]?.active?.version === '2.0.0', {
-      what: 'desired delivered',
-    })
+    await waitFor(() => devices.every((d) => d.desiredSeen.length === 1), { what: 'desired delivered' })
+    // The controller has seen both rpi4 devices on the release, with 1.0.0 as their previous model.
+    await waitFor(
+      async () =>
+        (await c.live.views(['dev-1', 'dev-3'])).every(
+          (v) => v.reported?.phase === 'active' && v.reported.slots.some((s) => s.role === 'previous'),
+        ),
+      { what: 'the rpi4 devices reported on 2.0.0' },
+    )
     // The operator rolls back one hardware class while the rollout is still waiting for the other.
     const rb = await c.rollouts.rollback({ target: 'hw=rpi4', toPrevious: true })
     expect(rb.rollout?.devices?.sort()).toEqual(['dev-1', 'dev-3'])

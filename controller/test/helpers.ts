@@ -1,133 +1,13 @@
-import { generateKeyPairSync, type KeyObject } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import {
-  REDIS_URL,
-  deleteKeys,
-  opaquePackage,
-  redisClient,
-  startPlainBroker,
-  uniquePrefix,
-  uniqueRoot,
-  type PlainBroker,
-} from '@liquid-edge/test/harness'
-import { createController, loadConfig, type Controller } from '../src/index.js'
+import { spawn, type ChildProcess } from 'node:child_process'
+import type { ClientRequest } from 'node:http'
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { REDIS_URL, waitFor } from '@liquid-edge/test/harness'
+import { ADMIN, type Env, makePackage } from '@liquid-edge/test/controller'
+import type { Controller } from '../src/index.js'
 
-export interface Publisher {
-  publicKey: KeyObject
-  privateKey: KeyObject
-}
-
-export function newPublisher(): Publisher {
-  return generateKeyPairSync('ed25519')
-}
-
-/** A signed `.liquid` package with a tiny opaque model. */
-export function makePackage(
-  pub: Publisher,
-  name: string,
-  version: string,
-  modelBytes = 64,
-  budgets: { latencyThresholdMs?: number; energyBudgetMw?: number } = {},
-): Uint8Array {
-  return opaquePackage(pub.privateKey, { name, version, modelBytes, ...budgets })
-}
-
-export const ADMIN = 'admin-token-0123456789abcdef'
-
-export interface Env extends AsyncDisposable {
-  broker: PlainBroker
-  root: string
-  prefix: string
-  bullPrefix: string
-  storeDir: string
-  publisher: Publisher
-  /** A controller on this env; `overrides` change its configuration. */
-  start(instanceId?: string, overrides?: Record<string, unknown>): Promise<Controller>
-  controllers: Controller[]
-  close(): Promise<void>
-}
-
-/**
- * A broker on port 0, unique Redis/BullMQ prefixes and topic root, a publisher key, and
- * controllers on demand, configured by `base` on top of fast test defaults.
- */
-export async function testEnv(base: Record<string, unknown> = {}): Promise<Env> {
-  const broker = await startPlainBroker()
-  const root = uniqueRoot()
-  const prefix = uniquePrefix('ctl')
-  const bullPrefix = uniquePrefix('bull')
-  const storeDir = mkdtempSync(join(tmpdir(), 'lln-store-'))
-  const publisher = newPublisher()
-  const controllers: Controller[] = []
-  const env: Env = {
-    broker,
-    root,
-    prefix,
-    bullPrefix,
-    storeDir,
-    publisher,
-    controllers,
-    async start(instanceId, overrides = {}) {
-      const config = loadConfig(
-        {},
-        {
-          redisUrl: REDIS_URL,
-          prefix,
-          bullPrefix,
-          mqttUrl: broker.url,
-          root,
-          httpPort: 0,
-          storeDir,
-          adminToken: ADMIN,
-          tickMs: 100,
-          leaseMs: 1500,
-          ...base,
-          ...overrides,
-        },
-      )
-      const c = await createController({
-        config,
-        publisherKeys: [publisher.publicKey],
-        ...(instanceId === undefined ? {} : { instanceId }),
-      })
-      controllers.push(c)
-      return c
-    },
-    async close() {
-      await Promise.all(controllers.map((c) => c.close()))
-      await broker.close()
-      const redis = redisClient()
-      await deleteKeys(redis, prefix)
-      await deleteKeys(redis, bullPrefix)
-      await redis.quit()
-      rmSync(storeDir, { recursive: true, force: true })
-    },
-    [Symbol.asyncDispose]() {
-      return env.close()
-    },
-  }
-  return env
-}
-
-/** A tiny API client for tests. */
-export function api(c: Controller, token = ADMIN) {
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
-  return async <T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> => {
-    const binary = body instanceof Uint8Array
-    const res = await fetch(`${c.url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { 'content-type': binary ? 'application/octet-stream' : 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: binary ? Buffer.from(body) : JSON.stringify(body) }),
-    })
-    const text = await res.text()
-    return { status: res.status, body: (text === '' ? {} : JSON.parse(text)) as T }
-  }
-}
+export { ADMIN, api, makePackage, newPublisher, testEnv, type Env, type Publisher } from '@liquid-edge/test/controller'
 
 export interface FleetSetup {
   ids: string[]
@@ -155,4 +35,77 @@ export async function waitForState(c: Controller, id: string, state: string | st
     },
     { timeoutMs, what: `rollout ${id} to be ${states.join('|')}` },
   )
+}
+
+const BIN = join(dirname(fileURLToPath(import.meta.url)), '../src/bin/liquid-controller.ts')
+
+/** A `liquid-controller` process on an env's broker, Redis prefixes and store. */
+export interface ControllerProcess {
+  readonly child: ChildProcess
+  readonly url: string
+  /** Resident set size now, in bytes (Linux `/proc`). */
+  rss(): number
+  output(): string
+}
+
+/** Start `liquid-controller start` as a child process on `env`, with `extra` LLN_* variables; resolves when it listens. */
+export async function spawnController(env: Env, extra: Record<string, string> = {}): Promise<ControllerProcess> {
+  const child = spawn(process.execPath, ['--conditions=@liquid-edge/source', '--import', 'tsx', BIN], {
+    env: {
+      ...process.env,
+      LLN_REDIS_URL: REDIS_URL,
+      LLN_PREFIX: env.prefix,
+      LLN_BULL_PREFIX: env.bullPrefix,
+      LLN_MQTT_URL: env.broker.url,
+      LLN_ROOT: env.root,
+      LLN_HTTP_PORT: '0',
+      LLN_STORE_DIR: env.storeDir,
+      LLN_ADMIN_TOKEN: ADMIN,
+      LLN_TICK_MS: '100',
+      LLN_LEASE_MS: '1000',
+      LLN_LOG_LEVEL: 'silent',
+      LLN_PUBLISHER_KEYS: env.publisher.publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
+      ...extra,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()))
+  child.stderr.on('data', (b: Buffer) => (err += b.toString()))
+  // Starting under tsx takes 12–25 s on a loaded 2-core machine (load 25): the deadline is for a hung start, not a slow one.
+  const url = await waitFor(() => /listening on (\S+)/.exec(out)?.[1], { timeoutMs: 90_000, what: 'controller to listen' }).catch(
+    (e: unknown) => {
+      child.kill('SIGKILL')
+      throw new Error(`${String(e)}\nstdout: ${out}\nstderr: ${err.slice(-3000)}`)
+    },
+  )
+  return {
+    child,
+    url,
+    rss: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid ?? 0}/status`, 'utf8'))?.[1] ?? 0) * 1024,
+    output: () => `${out}${err}`,
+  }
+}
+
+/**
+ * Write `total` bytes to `req` in 64 KiB chunks as fast as it takes them, until `stop()` says so
+ * (the answer came) or `pauseAfter` bytes are out (then wait: a stalled body). Returns the bytes sent so far.
+ */
+export function pumpBody(req: ClientRequest, total: number, stop: () => boolean, pauseAfter = total): () => number {
+  const chunk = Buffer.alloc(64 * 1024, 0x7b)
+  let sent = 0
+  const pump = (): void => {
+    while (!stop() && sent < Math.min(total, pauseAfter)) {
+      const n = Math.min(chunk.byteLength, total - sent)
+      sent += n
+      if (!req.write(chunk.subarray(0, n))) {
+        req.once('drain', pump)
+        return
+      }
+    }
+    if (sent >= total) req.end()
+  }
+  pump()
+  return () => sent
 }

@@ -58,4 +58,55 @@ describe('rollout policy', () => {
     expect(second.status).toBe(201)
     expect(second.body.policy).toMatchObject({ trialMs: 60_000, latencyThresholdMs: 7, energyBudgetMw: 80 })
   })
+
+  it("gives a deploy that sets no trial the controller's rolloutTrialMs, and a request's own trial wins over it", async () => {
+    await using env = await testEnv({ rolloutTrialMs: 2500 })
+    const c = await env.start()
+    const call = api(c)
+    expect((await call('POST', '/v1/devices', { id: 'dev-0', labels: { env: 'staging' }, credential: false })).status).toBe(201)
+    expect((await call('POST', '/v1/models', makePackage(env.publisher, V1.name, V1.version))).status).toBe(201)
+    const trials: unknown[] = []
+    for (const policy of [undefined, { trialMs: 1000 }]) {
+      const body = { model: V1, target: 'env=staging', supersede: true, ...(policy === undefined ? {} : { policy }) }
+      const r = await call<{ policy: { trialMs: number } }>('POST', '/v1/rollouts', body)
+      expect(r.status).toBe(201)
+      trials.push(r.body.policy.trialMs)
+    }
+    expect(trials).toEqual([2500, 1000])
+  })
+})
+
+describe('paused rollout', () => {
+  it('is not ticked while paused: its record stands still while another rollout ticks, and it ticks again once resumed', async () => {
+    await using env = await testEnv({ tickMs: 100 })
+    const c = await env.start()
+    const call = api(c)
+    for (const [id, group] of [
+      ['p-0', 'a'],
+      ['q-0', 'b'],
+    ] as const)
+      expect((await call('POST', '/v1/devices', { id, labels: { group }, credential: false })).status).toBe(201)
+    expect((await call('POST', '/v1/models', makePackage(env.publisher, V1.name, V1.version))).status).toBe(201)
+    // Devices that never answer: both rollouts stay at their first step.
+    await using _devices = await startFakeDevices({ url: env.broker.url, root: env.root, behaviour: 'silent' }, ['p-0', 'q-0'])
+    type Row = { state: string; revision: number }
+    const rollout = async (target: string) =>
+      (await call<{ id: string }>('POST', '/v1/rollouts', { model: V1, target, strategy: 'all' })).body.id
+    const [paused, ticking] = [await rollout('group=a'), await rollout('group=b')]
+    const get = async (id: string) => (await call<Row>('GET', `/v1/rollouts/${id}`)).body
+    expect((await call('POST', `/v1/rollouts/${paused}/pause`)).status).toBe(200)
+    await waitFor(async () => (await get(paused)).state === 'paused')
+    const fiveTicks = async () => {
+      const other = (await get(ticking)).revision
+      await waitFor(async () => (await get(ticking)).revision >= other + 5, { timeoutMs: 20_000, what: 'five ticks of the other rollout' })
+    }
+    // The ticks already queued when it paused run out; after that nothing moves it.
+    await fiveTicks()
+    const settled = (await get(paused)).revision
+    await fiveTicks()
+    expect((await get(paused)).revision).toBe(settled)
+    expect((await call('POST', `/v1/rollouts/${paused}/resume`)).status).toBe(200)
+    const resumed = (await get(paused)).revision
+    await waitFor(async () => (await get(paused)).revision >= resumed + 3, { timeoutMs: 20_000, what: 'ticks of the resumed rollout' })
+  })
 })

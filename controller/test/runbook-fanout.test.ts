@@ -71,13 +71,40 @@ describe('CommandFanout', () => {
     })
     await Promise.resolve()
     const id = link.sent[0]?.id ?? ''
-    const line = (msg: string) => ({ kind: 'logs' as const, lines: [{ ts: 1, level: 'info' as const, msg }] })
+    const line = (msg: string) => ({ kind: 'logs' as const, lines: [{ ts: 1_700_000_000_000, level: 'info' as const, msg }] })
     link.reply('a', { commandId: id, ok: true, part: 0, final: false, result: line('one') })
     link.reply('a', { commandId: id, ok: true, part: 1, final: false, result: line('two') })
     link.reply('a', { commandId: id, ok: true, part: 2, final: true, result: line('three') })
     const r = await running
     expect(parts).toEqual(['one', 'two'])
     expect(r.answers[0]).toMatchObject({ status: 'ok', result: line('three') })
+    fanout.close()
+  })
+})
+
+describe('CommandFanout cancellation', () => {
+  it('cancels the command on every device still running it when it stops waiting, but not on devices that answered or are offline', async () => {
+    const link = new MemoryLink()
+    const fanout = new CommandFanout(link, clock)
+    const abort = new AbortController()
+    const running = fanout.run({
+      deviceIds: ['a', 'b', 'c'],
+      body: { kind: 'profile', metric: 'energy', durationMs: 60_000, expiresAt: 0 },
+      timeoutMs: 120_000,
+      offline: new Set(['c']),
+      signal: abort.signal,
+    })
+    await Promise.resolve()
+    const idOf = (d: string): string => link.sent.find((s) => s.deviceId === d)?.id ?? ''
+    const result = { kind: 'profile', metric: 'energy', unit: 'mW', modelVersion: '1.0.0', quantiles: null } as const
+    link.reply('a', { commandId: idOf('a'), ok: true, result })
+    abort.abort() // the client went away (an interrupted CLI)
+    const r = await running
+    expect(r.answers.map((a) => a.status)).toEqual(['ok', 'unreachable', 'unreachable'])
+    const cancels = link.sent.filter((s) => s.body.kind === 'cancel')
+    expect(cancels).toEqual([
+      { deviceId: 'b', id: `${idOf('b')}.cancel`, body: expect.objectContaining({ commandId: idOf('b') }) as unknown },
+    ])
     fanout.close()
   })
 })

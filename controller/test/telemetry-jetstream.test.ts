@@ -2,11 +2,9 @@ import { describe, expect, it } from 'vitest'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
 import { createCodec, deviceMessage, natsSubject } from '@liquid-edge/protocol'
-import { uniquePrefix, waitFor } from '@liquid-edge/test/harness'
+import { NATS_URL, uniquePrefix, waitFor } from '@liquid-edge/test/harness'
 import { api } from './helpers.js'
 import { TelemetryPublisher, telemetryEnv } from './telemetry/env.js'
-
-const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
 
 describe('telemetry from JetStream', () => {
   it('a durable consumer folds bridged telemetry once per envelope id, and decisions reach the stream', async () => {
@@ -24,7 +22,7 @@ describe('telemetry from JetStream', () => {
       const model = { name: 'kws', version: '4.0.0' }
       const body = {
         seq: 0,
-        windowStart: 1,
+        windowStart: Date.now(),
         windowMs: 1000,
         model,
         inferences: 10,
@@ -48,7 +46,7 @@ describe('telemetry from JetStream', () => {
       })
       expect(t.ingest).toMatchObject({ folded: 3, duplicates: 1 })
       // An event published by the rules engine lands on `<prefix>.fleet.events`.
-      await c.telemetry?.sink.publish({ event: 'alert', rolloutId: null, severity: 'warning', message: 'bench' })
+      await c.telemetry.sink.publish({ event: 'alert', rolloutId: null, severity: 'warning', message: 'bench' })
       const info = await waitFor(async () => {
         const s = await jsm.streams.info(stream, { subjects_filter: `${subjectPrefix}.fleet.events` })
         return (s.state.subjects?.[`${subjectPrefix}.fleet.events`] ?? 0) > 0 ? s : null

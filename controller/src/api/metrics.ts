@@ -1,14 +1,45 @@
 import type { Redis } from 'ioredis'
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Keys } from '../keys.js'
 
 /** The controller's Prometheus metrics, in their own registry. */
 export class Metrics {
   readonly registry = new Registry()
+  constructor() {
+    // The process's own figures (resident memory, heap, event-loop lag, GC): what a soak watches.
+    collectDefaultMetrics({ register: this.registry })
+  }
   readonly desiredWrites = new Counter({ name: 'lln_desired_writes_total', help: 'Desired states published', registers: [this.registry] })
+  readonly desiredRepublished = new Counter({
+    name: 'lln_desired_republished_total',
+    help: 'Desired states and rollout commands sent again by the reconciler, by what triggered it (start, reconnect, online, sweep) and kind',
+    labelNames: ['trigger', 'kind'],
+    registers: [this.registry],
+  })
   readonly invalidMessages = new Counter({
     name: 'lln_invalid_messages_total',
     help: 'Inbound MQTT messages refused',
+    labelNames: ['code'],
+    registers: [this.registry],
+  })
+  readonly statusStale = new Counter({
+    name: 'lln_device_status_stale_total',
+    help: 'Status messages dropped as stale: a lower session than the last one seen, or online after the offline of the same session',
+    registers: [this.registry],
+  })
+  readonly statusHeld = new Counter({
+    name: 'lln_device_status_held_total',
+    help: 'Statuses with a lower session than the last one seen, held (not applied) until a report of the device, stamped no earlier, confirms them',
+    registers: [this.registry],
+  })
+  readonly sessionRegressions = new Counter({
+    name: 'lln_device_session_regressions_total',
+    help: 'Online statuses accepted with a lower session than the last one seen, confirmed by a report of the device: a device that lost its session counter (contract: it must persist)',
+    registers: [this.registry],
+  })
+  readonly apiRefused = new Counter({
+    name: 'lln_api_refused_total',
+    help: 'HTTP requests refused before their handler ran (unauthorized, forbidden, rate limited, body too large, timeout), by error code',
     labelNames: ['code'],
     registers: [this.registry],
   })

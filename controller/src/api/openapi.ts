@@ -1,11 +1,16 @@
 import * as z from 'zod'
-import type { RouteDef } from './route.js'
+import { conformanceRoutes } from '../conformance/routes.js'
+import { consoleRoutes } from '../console/console-routes.js'
+import { jobRoutes } from '../runbook/job-routes.js'
+import { runbookRoutes } from '../runbook/routes.js'
+import { thresholdRoutes } from '../rules/threshold-routes.js'
+import { telemetryRoutes } from '../telemetry/telemetry-routes.js'
+import { brokerRoutes } from './broker-routes.js'
+import { ErrorBodySchema, type RouteDef } from './route.js'
+import { apiRoutes, type RouteDeps } from './routes.js'
 
-function schemaOf(s: z.ZodType): unknown {
-  const { $schema: _drop, ...rest } = z.toJSONSchema(s, { io: 'input', target: 'openapi-3.0', unrepresentable: 'any' }) as Record<
-    string,
-    unknown
-  >
+function schemaOf(s: z.ZodType, io: 'input' | 'output' = 'input'): unknown {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(s, { io, target: 'openapi-3.0', unrepresentable: 'any' }) as Record<string, unknown>
   return rest
 }
 
@@ -28,8 +33,11 @@ export function openApiDocument(routes: readonly RouteDef[]): Record<string, unk
       summary: r.summary,
       parameters: [...parameters(r.params, 'path'), ...parameters(r.query, 'query')],
       responses: {
-        [String(r.status ?? 200)]: { description: 'OK' },
-        '4XX': { description: 'Refused: { error: { code, message, details } }' },
+        [String(r.status ?? 200)]: {
+          description: 'OK',
+          ...(r.response === undefined ? {} : { content: { 'application/json': { schema: schemaOf(r.response, 'output') } } }),
+        },
+        '4XX': { description: 'Refused', content: { 'application/json': { schema: schemaOf(ErrorBodySchema, 'output') } } },
       },
       ...(r.scope === null ? {} : { security: [{ bearer: [] }], 'x-scope': r.scope }),
     }
@@ -44,4 +52,26 @@ export function openApiDocument(routes: readonly RouteDef[]): Record<string, unk
     components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     paths,
   }
+}
+
+/**
+ * The document without a running controller (for `npm run gen:docs` and the generated CLI client):
+ * the same routes, built over dependencies their handlers never get to use.
+ */
+export function apiDocument(): Record<string, unknown> {
+  const unused = {} as never
+  return openApiDocument(
+    apiRoutes({
+      ...(unused as RouteDeps),
+      extraRoutes: [
+        ...telemetryRoutes(unused),
+        ...thresholdRoutes(unused),
+        ...runbookRoutes(unused),
+        ...jobRoutes(unused),
+        ...consoleRoutes(unused),
+        ...conformanceRoutes(unused),
+        ...brokerRoutes(unused),
+      ],
+    }),
+  )
 }

@@ -20,6 +20,8 @@ export interface RouteDef<B = unknown, Q = unknown, P = unknown> {
   body?: z.ZodType<B> | 'binary'
   query?: z.ZodType<Q>
   params?: z.ZodType<P>
+  /** What a success answers (documented in OpenAPI, so generated clients are typed; checked by the API tests). */
+  response?: z.ZodType
   status?: number
   handler: (ctx: RouteContext<B, Q, P>) => Promise<unknown>
 }
@@ -31,16 +33,23 @@ export function route<B, Q, P>(def: RouteDef<B, Q, P>): RouteDef {
 const STATUS: Partial<Record<ErrorCode, number>> = {
   API_UNAUTHORIZED: 401,
   API_FORBIDDEN: 403,
+  API_RATE_LIMITED: 429,
+  API_BODY_TOO_LARGE: 413,
+  API_TIMEOUT: 408,
   ROLLOUT_NOT_FOUND: 404,
   REGISTRY_DEVICE_NOT_FOUND: 404,
+  REGISTRY_GROUP_NOT_FOUND: 404,
+  REGISTRY_DEVICE_OFFLINE: 409,
   MODEL_NOT_FOUND: 404,
+  RUNBOOK_JOB_NOT_FOUND: 404,
   ROLLOUT_CONFLICT: 409,
   ROLLOUT_INVALID_TRANSITION: 409,
   REGISTRY_DEVICE_EXISTS: 409,
   MODEL_EXISTS: 409,
   MODEL_IN_USE: 409,
   ROLLOUT_NO_DEVICES: 422,
-  MODEL_SIGNATURE_INVALID: 422,
+  PACKAGE_SIGNATURE_INVALID: 422,
+  PACKAGE_SIGNATURE_MISMATCH: 422,
   ROLLOUT_LEASE_LOST: 503,
 }
 
@@ -49,6 +58,11 @@ export function statusOf(err: unknown): number {
   if (!isFleetError(err)) return 500
   return STATUS[err.code] ?? (err.code.startsWith('CONFIG_') ? 500 : 400)
 }
+
+/** The body of every refusal. */
+export const ErrorBodySchema = z.object({
+  error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }),
+})
 
 export function errorBody(err: unknown): { error: { code: string; message: string; details?: Record<string, unknown> } } {
   if (isFleetError(err))

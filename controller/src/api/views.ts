@@ -1,20 +1,39 @@
+import * as z from 'zod'
 import type { LiveStore, LiveView } from '../registry/live.js'
 import { slotOf } from '../registry/live.js'
-import type { DeviceRecord } from '../registry/registry.js'
+import { DeviceRecordSchema, type DeviceRecord } from '../registry/registry.js'
+import { DeviceRowSchema, deviceRows } from '../rollout/accounting.js'
 import type { RolloutRepo } from '../rollout/repo.js'
-import type { Rollout } from '../rollout/types.js'
+import { RolloutSchema, type Rollout } from '../rollout/types.js'
 
-export interface DeviceView extends DeviceRecord {
-  online: boolean | null
-  session: number | null
-  phase: string | null
-  generation: number | null
-  active: string | null
-  standby: string | null
-  error: string | null
-  lastTelemetryAt: number | null
-  rollout: string | null
-}
+/** A device as the API shows it: its registry record and live state. */
+export const DeviceViewSchema = DeviceRecordSchema.extend({
+  online: z.boolean().nullable(),
+  session: z.number().nullable(),
+  phase: z.string().nullable(),
+  generation: z.number().nullable(),
+  /** The active (or trial) model, `name@version`. */
+  active: z.string().nullable(),
+  /** The model kept for rollback (previous or staged), `name@version`. */
+  standby: z.string().nullable(),
+  error: z.string().nullable(),
+  /** The hardware class the device reports (its profile), null before its first report. */
+  hardware: z.string().nullable(),
+  lastTelemetryAt: z.number().nullable(),
+  /** The active rollout holding this device. */
+  rollout: z.string().nullable(),
+})
+export type DeviceView = z.infer<typeof DeviceViewSchema>
+
+/** A rollout with each device's part in it. */
+export const RolloutViewSchema = RolloutSchema.extend({
+  lease: z.string().nullable(),
+  /** Every device: its part in the rollout, where it ended and why. */
+  devices_: z.array(DeviceRowSchema),
+})
+
+/** Counts by online state, phase and active model. */
+export const SummarySchema = z.record(z.string(), z.record(z.string(), z.number()))
 
 function modelText(m: { name: string; version: string } | null): string | null {
   return m === null ? null : `${m.name}@${m.version}`
@@ -31,6 +50,7 @@ export function deviceView(d: DeviceRecord, v: LiveView | undefined, lock: strin
     active: modelText(slotOf(rep, 'active', 'trial')),
     standby: modelText(slotOf(rep, 'previous', 'staged')),
     error: rep?.error ?? null,
+    hardware: rep?.hardware ?? null,
     lastTelemetryAt: v?.lastTelemetryAt ?? null,
     rollout: lock,
   }
@@ -46,9 +66,9 @@ export async function deviceViews(live: LiveStore, repo: RolloutRepo, devices: r
   })
 }
 
-/** A fleet summary: counts by online state, phase and active model. */
+/** A fleet summary: counts by online state, phase, active model and hardware class. */
 export function summarize(views: readonly DeviceView[]): Record<string, Record<string, number>> {
-  const out: Record<string, Record<string, number>> = { online: {}, phase: {}, model: {} }
+  const out: Record<string, Record<string, number>> = { online: {}, phase: {}, model: {}, hardware: {} }
   const inc = (k: string, v: string): void => {
     const bucket = out[k] ?? {}
     bucket[v] = (bucket[v] ?? 0) + 1
@@ -58,23 +78,21 @@ export function summarize(views: readonly DeviceView[]): Record<string, Record<s
     inc('online', v.online === null ? 'unknown' : v.online ? 'online' : 'offline')
     inc('phase', v.phase ?? 'unknown')
     inc('model', v.active ?? 'none')
+    inc('hardware', v.hardware ?? 'unknown')
   }
   return out
 }
 
-/** A rollout with its per-device progress. */
-export async function rolloutView(
-  repo: RolloutRepo,
-  r: Rollout,
-): Promise<
-  Rollout & { devices_: { id: string; outcome: string; gen: number | null; step: number; error: string | null }[]; lease: string | null }
-> {
-  const [progress, lease] = await Promise.all([repo.progress(r.id), repo.leaseHolder(r.id)])
-  return {
-    ...r,
-    lease,
-    devices_: [...progress]
-      .map(([id, p]) => ({ id, outcome: p.outcome, gen: p.gen, step: p.step, error: p.error }))
-      .sort((a, b) => (a.id < b.id ? -1 : 1)),
-  }
+/** A rollout with every device: its part in it, where it ended and why (`devices_`). */
+export async function rolloutView(repo: RolloutRepo, live: LiveStore, r: Rollout): Promise<z.infer<typeof RolloutViewSchema>> {
+  const [progress, lease, rollback] = await Promise.all([
+    repo.progress(r.id),
+    repo.leaseHolder(r.id),
+    r.rolledBackBy === null ? Promise.resolve(null) : repo.progress(r.rolledBackBy),
+  ])
+  const ids = [...progress.keys()]
+  const views = await live.views(ids)
+  const byId = new Map(ids.map((id, i) => [id, views[i] as LiveView]))
+  const rb = r.rolledBackBy === null || rollback === null ? null : { id: r.rolledBackBy, progress: rollback }
+  return { ...r, lease, devices_: deviceRows(progress, rb, byId) }
 }

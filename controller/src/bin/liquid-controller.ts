@@ -4,17 +4,18 @@ import { Redis } from 'ioredis'
 import { pino } from 'pino'
 import { isFleetError } from '@liquid-edge/protocol'
 import { TokenStore, SCOPES, type Scope } from '../api/tokens.js'
-import { loadConfig } from '../config.js'
+import { controllerConfig } from '../config.js'
 import { createController } from '../controller.js'
 import { createKeys } from '../keys.js'
 
 const program = new Command('liquid-controller').description('The Liquid Edge controller: registry, model store, rollouts, HTTP API')
 
-program
-  .command('start', { isDefault: true })
-  .description('run the controller (config from LLN_* environment variables)')
-  .action(async () => {
-    const config = loadConfig(process.env)
+controllerConfig
+  .addOptions(
+    program.command('start', { isDefault: true }).description('run the controller (flags, LLN_* environment variables or a JSON file)'),
+  )
+  .action(async (flags: Record<string, unknown>) => {
+    const config = controllerConfig.load({ env: process.env, flags })
     const logger = pino({ level: config.logLevel })
     const controller = await createController({ config, logger })
     logger.info({ url: controller.url, instanceId: controller.instanceId }, 'controller started')
@@ -39,7 +40,7 @@ program
       process.stderr.write(`error: --scope must be one of ${SCOPES.join(', ')}\n`)
       process.exit(2)
     }
-    const config = loadConfig(process.env)
+    const config = controllerConfig.load({ env: process.env })
     const redis = new Redis(config.redisUrl)
     const token = await new TokenStore(redis, createKeys(config.prefix)).create(opts.name, [opts.scope as Scope])
     await redis.quit()

@@ -1,11 +1,11 @@
 import type { KeyObject } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import * as z from 'zod'
+import { assertValidPackage } from '@liquid-edge/package'
 import { FleetError, ModelRefSchema, PackageManifestSchema, type ModelRef } from '@liquid-edge/protocol'
 import type { Clock } from '../clock.js'
 import type { Keys } from '../keys.js'
 import type { ArtifactStore } from './artifact-store.js'
-import { verifyPackage } from './verify.js'
 
 export const ModelRecordSchema = z.object({
   name: z.string(),
@@ -44,12 +44,13 @@ export class ModelStore {
 
   /**
    * Verify and store a package. Pushing the same bytes again is a no-op.
-   * @throws {FleetError} `MODEL_PACKAGE_INVALID`, `MODEL_SIGNATURE_INVALID`, `MODEL_EXISTS`
+   * @throws {FleetError} any `PACKAGE_*` code, `MODEL_EXISTS`
    */
   async push(bytes: Uint8Array): Promise<{ record: ModelRecord; created: boolean }> {
-    const v = verifyPackage(bytes, this.o.publisherKeys)
-    const field = `${v.manifest.name}@${v.manifest.version}`
-    const existing = await this.find(v.manifest.name, v.manifest.version)
+    const v = assertValidPackage(bytes, { keys: this.o.publisherKeys })
+    const { manifest } = v.package
+    const field = `${manifest.name}@${manifest.version}`
+    const existing = await this.find(manifest.name, manifest.version)
     if (existing !== null) {
       if (existing.sha256 !== v.sha256)
         throw new FleetError('MODEL_EXISTS', `${field} is already stored with different content (sha256 ${existing.sha256.slice(0, 12)}…)`)
@@ -57,14 +58,14 @@ export class ModelStore {
     }
     await this.o.artifacts.put(v.sha256, bytes)
     const record: ModelRecord = {
-      name: v.manifest.name,
-      version: v.manifest.version,
+      name: manifest.name,
+      version: manifest.version,
       sha256: v.sha256,
       size: v.size,
       signature: v.signature,
       publisher: v.publisher,
       createdAt: this.o.clock.now(),
-      manifest: v.manifest,
+      manifest,
     }
     const created = await this.o.redis.hsetnx(this.o.keys.models, field, JSON.stringify(record))
     if (created === 0) return this.push(bytes)

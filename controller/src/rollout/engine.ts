@@ -29,12 +29,13 @@ export interface EngineOptions extends ObserveDeps {
 export function eventBody(r: Rollout, e: Extract<Effect, { type: 'event' }>): FleetEventBody {
   return {
     event: e.event,
-    rolloutId: r.id,
+    rolloutId: e.about ?? r.id,
     state: r.state,
     severity: e.severity,
     message: e.message,
     model: { name: r.model.name, version: r.model.version },
     ...(e.step === undefined ? {} : { step: e.step }),
+    ...(e.devices === undefined ? {} : { devices: e.devices }),
   }
 }
 
@@ -136,14 +137,23 @@ export class RolloutEngine {
     const now = this.o.clock.now()
     const { next, effects } = step(r, obs, now, progress)
     const byId = new Map(obs.devices.map((d) => [d.id, d]))
-    await this.o.executor.apply(r, effects, byId, progress)
-    const events = effects.filter((e): e is Extract<Effect, { type: 'event' }> => e.type === 'event').map((e) => eventBody(next, e))
+    const returned = await this.o.executor.apply(r, effects, byId, progress)
+    const events = [
+      ...effects.filter((e): e is Extract<Effect, { type: 'event' }> => e.type === 'event').map((e) => eventBody(next, e)),
+      ...returned.map((e) => ({ ...e, state: next.state })),
+    ]
     const stored = { ...next, revision: r.revision + 1, updatedAt: next.updatedAt }
     if (!(await repo.cas(stored, events))) return true
     await this.o.executor.publishEvents(events)
     this.o.onTransition?.(stored)
-    if (TERMINAL_STATES.has(stored.state) && stored.finalized) await this.queue.removeJobScheduler(`rollout-${rolloutId}`)
-    else if (stored.state !== r.state || stored.step !== r.step || TERMINAL_STATES.has(stored.state)) await this.nudge(rolloutId)
+    if (TERMINAL_STATES.has(stored.state) && stored.finalized) {
+      await this.queue.removeJobScheduler(`rollout-${rolloutId}`)
+      return true
+    }
+    // A paused rollout costs nothing: no periodic tick, only the nudges of device reports, rules and
+    // operators (resuming schedules it again).
+    if (stored.state === 'paused') await this.queue.removeJobScheduler(`rollout-${rolloutId}`)
+    if (stored.state !== r.state || stored.step !== r.step || TERMINAL_STATES.has(stored.state)) await this.nudge(rolloutId)
     return true
   }
 

@@ -2,7 +2,7 @@ import type { LiveStore, LiveReported } from '../registry/live.js'
 import { slotOf } from '../registry/live.js'
 import type { Registry } from '../registry/registry.js'
 import { bucketOf } from './membership.js'
-import type { DeviceObservation, Observations, ReportedView, Signal } from './observations.js'
+import { UNKNOWN_CLASS, type DeviceObservation, type Observations, type ReportedView, type Signal } from './observations.js'
 import type { DesiredRecord, RolloutRepo } from './repo.js'
 import type { DeviceProgress, Rollout } from './types.js'
 
@@ -10,7 +10,7 @@ export interface ObserveDeps {
   repo: RolloutRepo
   registry: Registry
   live: LiveStore
-  /** The seam for telemetry rules (#7): verdicts on a rollout. */
+  /** The seam for telemetry rules: verdicts on a rollout. */
   signals: (rollout: Rollout) => Promise<Signal[]>
 }
 
@@ -21,6 +21,7 @@ export function reportedView(rep: LiveReported | null): ReportedView | null {
     phase: rep.phase,
     active: slotOf(rep, 'active', 'trial'),
     staged: slotOf(rep, 'staged'),
+    previous: slotOf(rep, 'previous'),
     error: rep.error,
   }
 }
@@ -56,10 +57,12 @@ export async function observe(d: ObserveDeps, r: Rollout): Promise<{ obs: Observ
       inTarget: labels.has(id),
       progress: progress.get(id) ?? null,
       reported: reportedView(rep),
+      online: views[i]?.status?.online ?? null,
       lockedByOther: lock !== null && lock !== r.id && activeSet.has(lock),
       currentSha: currentSha(desired[i] ?? null, rep),
       desiredBy: desired[i]?.rolloutId ?? null,
       plan: plan?.get(id) ?? null,
+      hardware: rep?.hardware ?? UNKNOWN_CLASS,
     }
   })
   return { obs: { devices, signals }, progress }

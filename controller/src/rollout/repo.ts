@@ -1,6 +1,9 @@
 import type { Redis } from 'ioredis'
 import { FleetError, type FleetEventBody } from '@liquid-edge/protocol'
+import { parseDesiredRecord, type DesiredRecord, type NewDesiredRecord } from '../desired/desired-states.js'
 import type { Keys } from '../keys.js'
+import { releaseLease, takeLease } from '../lease.js'
+import { safeJson } from '../safe-json.js'
 import {
   DeviceProgressSchema,
   PlanEntrySchema,
@@ -50,14 +53,12 @@ d.gen = gen
 redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(d))
 return gen`
 
-const LEASE_LUA = `
-local cur = redis.call('GET', KEYS[1])
-if cur == false or cur == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
-return 0`
-
-const RELEASE_LEASE_LUA = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`
+// Replace one device's progress only while its outcome is still the one the caller judged.
+const UPGRADE_LUA = `
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur or cjson.decode(cur).outcome ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1`
 
 const RELEASE_LOCKS_LUA = `
 local all = redis.call('HGETALL', KEYS[1])
@@ -67,16 +68,7 @@ for i = 1, #all, 2 do
 end
 return n`
 
-/** The last desired state written to a device (what it runs or is on its way to). */
-export interface DesiredRecord {
-  gen: number
-  rolloutId: string | null
-  name: string
-  version: string
-  sha256: string
-  mode: 'activate' | 'stage'
-  at: number
-}
+export type { DesiredRecord }
 
 export type DispatchResult = { status: 'created' | 'existing'; progress: DeviceProgress } | { status: 'locked'; owner: string }
 
@@ -141,6 +133,11 @@ export class RolloutRepo {
     return res === 1
   }
 
+  /** Append events to the audit stream (those not tied to a rollout's own transition). */
+  async audit(events: readonly FleetEventBody[]): Promise<void> {
+    for (const e of events) await this.redis.xadd(this.keys.audit, 'MAXLEN', '~', '10000', '*', 'event', JSON.stringify(e))
+  }
+
   /** Read-modify-write with retries on concurrent change. */
   async update(id: string, fn: (r: Rollout) => { next: Rollout; events: FleetEventBody[] }, now: number): Promise<Rollout> {
     for (let attempt = 0; attempt < 20; attempt++) {
@@ -156,8 +153,8 @@ export class RolloutRepo {
     const all = await this.redis.hgetall(this.keys.rolloutDevices(id))
     const out = new Map<string, DeviceProgress>()
     for (const [dev, raw] of Object.entries(all)) {
-      const p = DeviceProgressSchema.safeParse(JSON.parse(raw))
-      if (p.success) out.set(dev, p.data)
+      const p = safeJson(DeviceProgressSchema, raw)
+      if (p !== null) out.set(dev, p)
     }
     return out
   }
@@ -170,6 +167,16 @@ export class RolloutRepo {
     }
   }
 
+  /** One device's progress in a rollout, or null. */
+  async progressOf(id: string, deviceId: string): Promise<DeviceProgress | null> {
+    return safeJson(DeviceProgressSchema, await this.redis.hget(this.keys.rolloutDevices(id), deviceId))
+  }
+
+  /** Store `next` for a device only if its stored outcome is still `was` (no double counting). */
+  async upgradeProgress(id: string, deviceId: string, was: DeviceProgress['outcome'], next: DeviceProgress): Promise<boolean> {
+    return (await this.redis.eval(UPGRADE_LUA, 1, this.keys.rolloutDevices(id), deviceId, was, JSON.stringify(next))) === 1
+  }
+
   /** Record progress only when none exists (skips, commands). */
   async addProgress(id: string, deviceId: string, p: DeviceProgress): Promise<void> {
     await this.redis.hsetnx(this.keys.rolloutDevices(id), deviceId, JSON.stringify(p))
@@ -179,7 +186,7 @@ export class RolloutRepo {
     rolloutId: string,
     deviceId: string,
     p: DeviceProgress,
-    desired: Omit<DesiredRecord, 'gen'>,
+    desired: NewDesiredRecord,
     minGen: number,
   ): Promise<DispatchResult> {
     const k = this.keys
@@ -202,7 +209,7 @@ export class RolloutRepo {
   }
 
   /** A fresh generation for a desired state outside a rollout's own dispatch (abort reverts). */
-  async nextGeneration(deviceId: string, desired: Omit<DesiredRecord, 'gen'>, minGen: number): Promise<number> {
+  async nextGeneration(deviceId: string, desired: NewDesiredRecord, minGen: number): Promise<number> {
     return Number(
       await this.redis.eval(NEXT_GEN_LUA, 2, this.keys.generations, this.keys.desired, deviceId, minGen, JSON.stringify(desired)),
     )
@@ -210,8 +217,7 @@ export class RolloutRepo {
 
   async desired(ids: readonly string[]): Promise<(DesiredRecord | null)[]> {
     if (ids.length === 0) return []
-    const raws = await this.redis.hmget(this.keys.desired, ...ids)
-    return raws.map((raw) => (raw === null ? null : (JSON.parse(raw) as DesiredRecord)))
+    return (await this.redis.hmget(this.keys.desired, ...ids)).map(parseDesiredRecord)
   }
 
   async locks(ids: readonly string[]): Promise<(string | null)[]> {
@@ -242,11 +248,11 @@ export class RolloutRepo {
 
   /** Take or renew the lease of a rollout for `owner`. */
   async lease(id: string, owner: string, ttlMs: number): Promise<boolean> {
-    return (await this.redis.eval(LEASE_LUA, 1, this.keys.lease(id), owner, ttlMs)) === 1
+    return takeLease(this.redis, this.keys.lease(id), owner, ttlMs)
   }
 
   async releaseLease(id: string, owner: string): Promise<void> {
-    await this.redis.eval(RELEASE_LEASE_LUA, 1, this.keys.lease(id), owner)
+    await releaseLease(this.redis, this.keys.lease(id), owner)
   }
 
   async leaseHolder(id: string): Promise<string | null> {

@@ -24,6 +24,14 @@ export const PolicyOverridesSchema = z.object({
   latencyTolerance: P.latencyTolerance.unwrap().optional(),
   energyTolerance: P.energyTolerance.unwrap().optional(),
   minSamples: P.minSamples.unwrap().optional(),
+  fallback: P.fallback.unwrap().optional(),
+  memoryBudgetBytes: P.memoryBudgetBytes.unwrap().optional(),
+  minAccuracy: P.minAccuracy.unwrap().optional(),
+  optional: P.optional.unwrap().optional(),
+  /** Per hardware class; merged class by class and field by field over the package's. */
+  budgets: P.budgets.unwrap().optional(),
+  switchGraceMs: P.switchGraceMs.unwrap().optional(),
+  debug: P.debug.unwrap().optional(),
 })
 
 /** `POST /v1/rollouts`: deploy a model. */
@@ -36,7 +44,8 @@ export const DeployRequestSchema = z
       .string()
       .regex(/^[A-Za-z0-9._-]{1,64}$/)
       .optional(),
-    strategy: StrategySchema.default('rolling'),
+    /** @defaultValue `rolling`; `blue-green` when the target is a blue-green colour group */
+    strategy: StrategySchema.optional(),
     /** Steps; defaults per strategy (rolling: 25%, 100%; all and blue-green: 100%). */
     steps: z.array(StepSpecSchema).min(1).max(100).optional(),
     /** Canary: named devices, or the first `canaryCount` by bucket, before the steps. */
@@ -58,6 +67,7 @@ export const DeployRequestSchema = z
     stepDeadlineMs: StepDeadlineSchema,
     gate: GateSchema.default({ successThreshold: 0.9, failureThreshold: 0.1, minSamples: 10, onFailure: 'pause' }),
     rateLimitPerMin: z.number().positive().max(10_000_000).optional(),
+    /** Devices told and not yet answered (online ones) at once. @defaultValue 1000 (DEFAULT_MAX_IN_FLIGHT) */
     maxInFlight: z.number().int().positive().max(10_000_000).optional(),
     policy: PolicyOverridesSchema.optional(),
     /** Replace active rollouts on the same devices instead of refusing. */

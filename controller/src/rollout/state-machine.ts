@@ -1,6 +1,7 @@
+import { completed, listed } from './accounting.js'
 import { type Effect } from './effects.js'
 import { cohortOf, type Member } from './membership.js'
-import type { DeviceObservation, Observations } from './observations.js'
+import type { DeviceObservation, Observations, ReportedView } from './observations.js'
 import {
   SUPERSEDED,
   TERMINAL_STATES,
@@ -11,6 +12,7 @@ import {
   type Outcome,
   type Rollout,
 } from './types.js'
+import { destination, noteOf, routeOf } from './way-back.js'
 
 export interface StepResult {
   next: Rollout
@@ -25,19 +27,34 @@ function summary(m: ModelSummary): ModelSummary {
 
 const BAD: ReadonlySet<string> = new Set(['failed', 'reverted'])
 
-/** The outcome a pending (or decided) device has now, from what it reported. */
+/** The outcome of a rollback device that is offline: it does not hold the rollback up. */
+export const UNREACHABLE = 'unreachable (offline): it converges from its retained desired state when it returns'
+
+/** The device reports what `p` sent it: the model (or no model), settled. */
+function arrived(r: Rollout, p: DeviceProgress, rep: ReportedView): boolean {
+  if (p.to === null) return rep.active === null && rep.phase === 'idle'
+  const sha = p.to.sha256
+  if (r.mode === 'stage')
+    return (rep.active?.sha256 === sha || rep.staged?.sha256 === sha) && (rep.phase === 'staged' || rep.phase === 'active')
+  // A way back by command during a trial ends it as a local revert (`reverted`) on the old model.
+  return rep.active?.sha256 === sha && (rep.phase === 'active' || (p.gen === null && rep.phase === 'reverted'))
+}
+
+/**
+ * The outcome a pending (or decided) device has now, from what it reported. A rollback does not
+ * wait for a device that is offline: it counts as silent (unreachable) and converges later.
+ */
 export function judge(r: Rollout, p: DeviceProgress, d: DeviceObservation, now: number): { outcome: Outcome; error: string | null } {
   const rep = d.reported
   if (p.outcome === 'skipped') return { outcome: 'skipped', error: null }
   if (p.reverted) return { outcome: 'failed', error: p.error }
   if (rep !== null) {
     const current = p.gen === null || rep.generation >= p.gen
-    const onTarget = rep.active?.sha256 === p.to.sha256 || (r.mode === 'stage' && rep.staged?.sha256 === p.to.sha256)
-    const settled = r.mode === 'stage' ? rep.phase === 'staged' || rep.phase === 'active' : rep.phase === 'active'
-    if (current && onTarget && settled) return { outcome: 'succeeded', error: null }
+    if (current && arrived(r, p, rep)) return { outcome: 'succeeded', error: null }
     if (p.gen !== null && rep.generation === p.gen && BAD.has(rep.phase)) return { outcome: 'failed', error: rep.error ?? rep.phase }
   }
   if (p.outcome !== 'pending') return { outcome: p.outcome, error: p.error }
+  if (r.kind === 'rollback' && d.online !== true) return { outcome: 'silent', error: UNREACHABLE }
   if (now - p.at > r.stepDeadlineMs) return { outcome: 'silent', error: `no answer within ${r.stepDeadlineMs} ms` }
   return { outcome: 'pending', error: null }
 }
@@ -53,9 +70,22 @@ function updateOutcomes(r: Rollout, obs: Observations, progress: Progress, now: 
   }
 }
 
-function members(r: Rollout, obs: Observations, progress: Progress): Member[] {
+/** Hardware classes the rules took out of this rollout, with why. */
+function excludedClasses(obs: Observations): Map<string, string> {
+  const out = new Map<string, string>()
+  for (const s of obs.signals) if (s.action === 'revert-class' && !out.has(s.hardware)) out.set(s.hardware, s.reason)
+  return out
+}
+
+/**
+ * The rollout's devices. A hardware class the rules took out is no longer part of it: its devices
+ * get no release, and the gate and the steps judge the other classes only (its devices stay in the
+ * device table, failed, with where they were sent back).
+ */
+function members(r: Rollout, obs: Observations, progress: Progress, excluded: ReadonlyMap<string, string>): Member[] {
   return obs.devices
     .filter((d) => progress.has(d.id) || (d.inTarget && !d.lockedByOther && (r.kind === 'deploy' || d.plan !== null)))
+    .filter((d) => !excluded.has(d.hardware))
     .map((d) => ({ id: d.id, bucket: d.bucket, stratum: d.stratum }))
 }
 
@@ -68,7 +98,10 @@ function refill(r: Rollout, now: number): number {
 /** Dispatch the cohort's devices that have nothing yet, within max-in-flight and the rate limit. */
 function dispatch(r: Rollout, obs: Observations, cohort: Set<string>, progress: Progress, now: number, effects: Effect[]): Rollout {
   const byId = new Map(obs.devices.map((d) => [d.id, d]))
-  let inFlight = [...progress.values()].filter((p) => p.outcome === 'pending').length
+  // In flight: told and not yet answered, and online. An offline device converges from its retained
+  // desired state when it returns; it loads neither the artifact server nor the broker meanwhile.
+  let inFlight = 0
+  for (const [id, p] of progress) if (p.outcome === 'pending' && byId.get(id)?.online !== false) inFlight++
   let tokens = refill(r, now)
   const waiting = [...cohort].map((id) => byId.get(id)).filter((d): d is DeviceObservation => d !== undefined && !progress.has(d.id))
   waiting.sort((a, b) => a.bucket - b.bucket || (a.id < b.id ? -1 : 1))
@@ -84,11 +117,16 @@ function dispatch(r: Rollout, obs: Observations, cohort: Set<string>, progress: 
     tokens--
     const from = d.reported?.active ?? null
     const plan = d.plan
-    const model = plan?.via === 'desired' ? plan.model : r.model
-    const to = plan?.model ?? r.model
+    const note = plan === null ? null : noteOf(plan)
+    const route = plan === null ? 'release' : routeOf(plan)
     if (plan?.via === 'command') effects.push({ type: 'rollback-command', deviceId: d.id, step: r.step, to: plan.model, from })
-    else effects.push({ type: 'dispatch', deviceId: d.id, step: r.step, model, from })
-    progress.set(d.id, newProgress({ gen: 0, step: r.step, at: now, published: false, outcome: 'pending', from, to: summary(to) }))
+    else if (plan?.via === 'withdraw') effects.push({ type: 'withdraw', deviceId: d.id, step: r.step, model: plan.model })
+    else {
+      const model = plan === null ? r.model : plan.via === 'desired' ? plan.model : null
+      effects.push({ type: 'dispatch', deviceId: d.id, step: r.step, model, from, route, note })
+    }
+    const to = plan === null ? summary(r.model) : destination(plan)
+    progress.set(d.id, newProgress({ gen: 0, step: r.step, at: now, published: false, outcome: 'pending', from, to, route, note }))
   }
   for (const [id, p] of progress) if (!p.published && p.gen !== null && p.gen > 0) effects.push({ type: 'publish', deviceId: id })
   return r.rateLimitPerMin === null ? r : { ...r, tokens: Math.max(0, tokens), tokensAt: now }
@@ -104,16 +142,19 @@ export function countsOf(cohort: Set<string>, progress: Progress, targeted: numb
   return c
 }
 
+/**
+ * The failure gate: failed and silent devices as a share of the devices the step targets, once at
+ * least `minSamples` of them (or all, in a smaller step) have an outcome. Not a share of those
+ * finished so far: the first outcomes of a large step are its fastest failures (timeouts while
+ * thousands download), not its failure rate.
+ */
 function tripped(r: Rollout, c: Counts): string | null {
   if (r.kind === 'rollback' || c.cohort === 0) return null
   const bad = Math.max(0, c.failed + c.silent - r.acceptedFailures)
-  const decided = bad + c.succeeded + c.skipped
-  if (bad === 0) return null
-  const enough = decided >= Math.min(r.gate.minSamples, c.cohort)
-  if (bad / c.cohort > r.gate.failureThreshold || (enough && bad / decided > r.gate.failureThreshold)) {
-    return `step ${r.step}: ${bad} of ${c.cohort} devices failed or silent (${c.failed} failed, ${c.silent} silent), over the ${Math.round(r.gate.failureThreshold * 100)}% failure threshold`
-  }
-  return null
+  const decided = c.failed + c.silent + c.succeeded + c.skipped
+  if (bad === 0 || decided < Math.min(r.gate.minSamples, c.cohort)) return null
+  if (bad / c.cohort <= r.gate.failureThreshold) return null
+  return `step ${r.step}: ${bad} of ${c.cohort} devices failed or silent (${c.failed} failed, ${c.silent} silent), over the ${Math.round(r.gate.failureThreshold * 100)}% failure threshold`
 }
 
 function trip(r: Rollout, reason: string, now: number, effects: Effect[]): Rollout {
@@ -125,7 +166,7 @@ function trip(r: Rollout, reason: string, now: number, effects: Effect[]): Rollo
   return { ...r, state: 'paused', reason, updatedAt: now }
 }
 
-function advance(r: Rollout, c: Counts, now: number, effects: Effect[]): Rollout {
+function advance(r: Rollout, c: Counts, progress: Progress, online: ReadonlySet<string>, now: number, effects: Effect[]): Rollout {
   if (c.pending > 0) return r
   const ok = c.succeeded + c.skipped
   if (r.kind === 'deploy' && c.cohort > 0 && (ok + r.acceptedFailures) / c.cohort < r.gate.successThreshold) {
@@ -153,12 +194,17 @@ function advance(r: Rollout, c: Counts, now: number, effects: Effect[]): Rollout
     effects.push({ type: 'event', event: 'step-completed', message: 'candidate staged everywhere; waiting for switch', severity: 'info' })
     return { ...r, state: 'staged', updatedAt: now }
   }
-  effects.push({ type: 'event', event: 'rollout-completed', message: `${r.kind} completed`, severity: 'info' }, { type: 'release' })
+  effects.push(...completed(r, c, progress, online), { type: 'release' })
   return { ...r, state: 'completed', updatedAt: now }
 }
 
+/**
+ * Blue-green: send `switch` to every staged device and wait for the reachable ones. One that is
+ * offline does not hold the switch up: its command stays pending and reaches it when it returns.
+ */
 function switching(r: Rollout, obs: Observations, progress: Progress, now: number, effects: Effect[]): Rollout {
   let open = 0
+  const away: string[] = []
   for (const d of obs.devices) {
     const p = progress.get(d.id)
     if (p === undefined || p.outcome !== 'succeeded' || p.switched === 'done' || p.switched === 'failed') continue
@@ -167,12 +213,17 @@ function switching(r: Rollout, obs: Observations, progress: Progress, now: numbe
     } else if (p.switched === 'no') {
       effects.push({ type: 'switch', deviceId: d.id })
       open++
-    } else if (now - (r.switchRequestedAt ?? now) > r.stepDeadlineMs) {
+    } else if (d.online !== true) away.push(d.id)
+    else if (now - (r.switchRequestedAt ?? now) > r.stepDeadlineMs) {
       effects.push({ type: 'switched', deviceId: d.id, result: 'failed' })
     } else open++
   }
   if (open > 0) return r
-  effects.push({ type: 'event', event: 'rollout-completed', message: 'switched to the candidate', severity: 'info' }, { type: 'release' })
+  const message =
+    away.length === 0
+      ? 'switched to the candidate'
+      : `switched to the candidate; ${away.length} unreachable, switching when they return: ${listed(away)}`
+  effects.push({ type: 'event', event: 'rollout-completed', message, severity: 'info' }, { type: 'release' })
   return { ...r, state: 'completed', updatedAt: now }
 }
 
@@ -180,12 +231,14 @@ function finalize(r: Rollout, obs: Observations, progress: Progress, effects: Ef
   // A stopped rollout (aborted, or superseded by a deploy or rollback) sends the devices it was
   // still waiting for back to the model they ran, so none is left on a release nobody watches. A
   // device another rollout has taken over (locked by it, or sent a desired state since) is its.
+  // A device with no previous model goes to the policy's fallback (the executor finds the way).
+  // An aborted rollback leaves its devices on their way back: the release it left was the bad one.
   const superseded = (r.reason ?? '').startsWith(SUPERSEDED)
-  if (r.state === 'aborted' || superseded) {
+  if (r.kind === 'deploy' && (r.state === 'aborted' || superseded)) {
     for (const d of obs.devices) {
       const p = progress.get(d.id)
-      if (p?.outcome !== 'pending' || p.from === null || d.lockedByOther || d.desiredBy !== r.id) continue
-      effects.push({ type: 'revert', deviceId: d.id, to: p.from, reason: superseded ? (r.reason ?? 'superseded') : 'aborted' })
+      if (p?.outcome !== 'pending' || d.lockedByOther || d.desiredBy !== r.id) continue
+      effects.push({ type: 'revert', deviceId: d.id, reason: superseded ? (r.reason ?? 'superseded') : 'aborted' })
     }
   }
   if (r.pendingRollback) effects.push({ type: 'rollback-rollout', reason: r.reason ?? 'gate tripped' })
@@ -193,25 +246,30 @@ function finalize(r: Rollout, obs: Observations, progress: Progress, effects: Ef
 }
 
 /**
- * Devices the rules sent back (crashed, unresponsive) get a new desired state with the model they
- * ran before — retained, so one that is offline converges when it returns — and count as failed.
+ * Devices the rules sent back (crashed, unresponsive, or of a hardware class they took out) get a
+ * new desired state with the model they ran before, or the policy's fallback — retained, so one
+ * that is offline converges when it returns — and count as failed.
  */
-function revertDevices(r: Rollout, obs: Observations, progress: Progress, now: number, effects: Effect[]): void {
+function revertDevices(
+  r: Rollout,
+  obs: Observations,
+  progress: Progress,
+  excluded: ReadonlyMap<string, string>,
+  now: number,
+  effects: Effect[],
+): void {
   if (r.kind !== 'deploy') return
-  for (const signal of obs.signals) {
-    if (signal.action !== 'revert-devices') continue
-    for (const id of signal.deviceIds) {
-      const p = progress.get(id)
-      if (p === undefined || p.from === null || p.gen === null || p.reverted) continue
-      effects.push({ type: 'revert', deviceId: id, to: p.from, reason: signal.reason })
-      progress.set(id, {
-        ...p,
-        outcome: 'failed',
-        reverted: true,
-        error: `${signal.reason}; sent back to ${p.from.version}`,
-        outcomeAt: now,
-      })
-    }
+  const back = new Map<string, string>()
+  for (const signal of obs.signals) if (signal.action === 'revert-devices') for (const id of signal.deviceIds) back.set(id, signal.reason)
+  for (const d of obs.devices) {
+    const reason = excluded.get(d.hardware)
+    if (reason !== undefined && !back.has(d.id)) back.set(d.id, reason)
+  }
+  for (const [id, reason] of back) {
+    const p = progress.get(id)
+    if (p === undefined || p.gen === null || p.reverted) continue
+    effects.push({ type: 'revert', deviceId: id, reason })
+    progress.set(id, { ...p, outcome: 'failed', reverted: true, error: reason, outcomeAt: now })
   }
 }
 
@@ -240,11 +298,12 @@ export function step(rollout: Rollout, obs: Observations, now: number, progressI
   }
   const verdicts = obs.signals.filter((s) => s.action === 'rollback' || s.action === 'pause')
   const signal = verdicts.find((s) => s.action === 'rollback') ?? verdicts.find((s) => s.action === 'pause' && r.state === 'running')
-  if (signal !== undefined && signal.action !== 'revert-devices' && r.kind === 'deploy')
+  if (signal !== undefined && (signal.action === 'rollback' || signal.action === 'pause') && r.kind === 'deploy')
     return { next: trip({ ...r, gate: { ...r.gate, onFailure: signal.action } }, signal.reason, now, effects), effects }
-  revertDevices(r, obs, progress, now, effects)
+  const excluded = excludedClasses(obs)
+  revertDevices(r, obs, progress, excluded, now, effects)
   updateOutcomes(r, obs, progress, now, effects)
-  const all = members(r, obs, progress)
+  const all = members(r, obs, progress, excluded)
   const cohort = cohortOf(all, r.steps, r.step)
   if (r.state === 'running') r = dispatch(r, obs, cohort, progress, now, effects)
   const counts = countsOf(cohort, progress, obs.devices.filter((d) => d.inTarget).length)
@@ -254,6 +313,7 @@ export function step(rollout: Rollout, obs: Observations, now: number, progressI
     const why = tripped(r, counts)
     if (why !== null) return { next: { ...trip(r, why, now, effects), counts }, effects }
   }
-  if (r.state === 'running') r = advance(r, counts, now, effects)
+  const online = new Set(obs.devices.filter((d) => d.online === true).map((d) => d.id))
+  if (r.state === 'running') r = advance(r, counts, progress, online, now, effects)
   return { next: r, effects }
 }

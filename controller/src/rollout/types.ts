@@ -98,11 +98,35 @@ export const RolloutSchema = z.object({
   pendingRollback: z.boolean(),
   /** Failures (failed + silent) an operator accepted by resuming; the gate judges only new ones. */
   acceptedFailures: z.number().int().nonnegative().default(0),
+  /** The rollback that sent this rollout's devices back, once one was issued. */
+  rolledBackBy: MessageIdSchema.nullable().default(null),
 })
 export type Rollout = z.infer<typeof RolloutSchema>
 
 export const OUTCOMES = ['pending', 'succeeded', 'failed', 'silent', 'skipped'] as const
 export type Outcome = (typeof OUTCOMES)[number]
+
+/**
+ * Why a device is sent where it is: the rollout's release, back to the model it ran before, or —
+ * when it has none the controller can send it back to — the policy's fallback (a version or none),
+ * or a version an operator named.
+ */
+export const ROUTES = ['release', 'previous', 'fallback', 'version'] as const
+export const RouteSchema = z.enum(ROUTES)
+export type Route = z.infer<typeof RouteSchema>
+
+/** Where a rollout sent one of its devices back to (abort, superseded, a rules revert). */
+export const ReturnSchema = z.object({
+  /** The model, or `null` for no model. */
+  to: ModelSummarySchema.nullable(),
+  route: z.enum(['previous', 'fallback']),
+  /** Why it was sent back, and why there (e.g. "aborted; no previous model (first install)"). */
+  reason: z.string().max(512),
+  /** The generation that carries it; `null` when it went by command or was withdrawn. */
+  gen: z.number().int().nullable(),
+  at: EpochMsSchema,
+})
+export type Return = z.infer<typeof ReturnSchema>
 
 /** One device's part in one rollout (hash field of the rollout's device table). */
 export const DeviceProgressSchema = z.object({
@@ -116,26 +140,56 @@ export const DeviceProgressSchema = z.object({
   error: z.string().max(512).nullable(),
   /** The model the device ran before (for rollback to previous and abort). */
   from: ModelSummarySchema.nullable(),
-  /** The model sent to this device (rollbacks send each device its own). */
-  to: ModelSummarySchema,
+  /** The model sent to this device (rollbacks send each device its own); `null`: no model. */
+  to: ModelSummarySchema.nullable(),
+  /** Why `to`: the release (deploys), or for rollbacks the previous model or the policy's fallback. */
+  route: RouteSchema.default('release'),
+  /** Why the fallback, when `route` is `fallback` (e.g. "no previous model (first install); fallback: no model"). */
+  note: z.string().max(512).nullable().default(null),
   /** Blue-green: state of the switch command. */
   switched: z.enum(['no', 'sent', 'done', 'failed']).default('no'),
   /** Sent back to `from` by the rules (crashed, unresponsive): failed for good, whatever it reports. */
   reverted: z.boolean().default(false),
+  /** Where this rollout sent the device back to, if it did. */
+  returned: ReturnSchema.nullable().default(null),
 })
 export type DeviceProgress = z.infer<typeof DeviceProgressSchema>
 
 /** A device's progress as a step first records it: dispatched (pending) or skipped, no answer yet. */
 export function newProgress(
-  p: Pick<DeviceProgress, 'gen' | 'step' | 'at' | 'published' | 'from' | 'to'> & { outcome: 'pending' | 'skipped' },
+  p: Pick<DeviceProgress, 'gen' | 'step' | 'at' | 'published' | 'from' | 'to'> & {
+    outcome: 'pending' | 'skipped'
+    route?: Route
+    note?: string | null
+  },
 ): DeviceProgress {
-  return { ...p, outcomeAt: p.outcome === 'skipped' ? p.at : null, error: null, switched: 'no', reverted: false }
+  return {
+    route: 'release',
+    note: null,
+    ...p,
+    outcomeAt: p.outcome === 'skipped' ? p.at : null,
+    error: null,
+    switched: 'no',
+    reverted: false,
+    returned: null,
+  }
 }
 
-/** Rollback plan entry: the model a device goes back to (a store model, or its standby slot via command). */
+/**
+ * Rollback plan entry, where a device goes back to: a store model by desired state, its standby
+ * slot by command, or no model (desired state without one). `note` says why, for the device table.
+ */
 export const PlanEntrySchema = z.discriminatedUnion('via', [
-  z.object({ via: z.literal('desired'), model: ModelRefSchema }),
+  z.object({
+    via: z.literal('desired'),
+    model: ModelRefSchema,
+    route: z.enum(['previous', 'fallback', 'version']).default('previous'),
+    note: z.string().max(512).nullable().default(null),
+  }),
   z.object({ via: z.literal('command'), model: ModelSummarySchema }),
+  z.object({ via: z.literal('unload'), note: z.string().max(512) }),
+  /** The device never left `model` (it had not acted on the release): its release desired state is withdrawn. */
+  z.object({ via: z.literal('withdraw'), model: ModelSummarySchema }),
 ])
 export type PlanEntry = z.infer<typeof PlanEntrySchema>
 

@@ -1,18 +1,28 @@
-import { mergeStats, metricOf, type WindowMetric, type WindowStats } from '../telemetry/window-stats.js'
+import { averagePowerMw, errorRate, isOptional, type Budget, type BudgetMeasure } from '@liquid-edge/protocol'
+import { LOWER_IS_WORSE, isApproximate, mergeStats, metricOf, type WindowMetric, type WindowStats } from '../telemetry/window-stats.js'
 import type { DeviceShare } from '../telemetry/window-store.js'
 import type { Rule } from './rule.js'
 
-/** A window's verdict. No data is its own outcome and never counts as healthy. */
-export type RuleOutcome = 'healthy' | 'breached' | 'no-data'
+/**
+ * A window's verdict. No data (nothing reported, too few samples) and unknown (the devices report,
+ * but cannot make this measure) are their own outcomes: never healthy, and they never fire.
+ */
+export type RuleOutcome = 'healthy' | 'breached' | 'no-data' | 'unknown'
 
 export interface Bucket {
   bucket: number
   stats: WindowStats
 }
 
-export interface Budgets {
-  latencyThresholdMs: number
-  energyBudgetMw: number | null
+/**
+ * Measures the devices make themselves: a window without them means the device cannot (no power
+ * meter, no memory figure) or did not (accuracy: nobody asked it to evaluate) — unknown, not no data.
+ */
+const DEVICE_MEASURES: Partial<Record<Rule['metric'], BudgetMeasure>> = {
+  energy_avg: 'energy',
+  memory_used: 'memory',
+  memory_bytes: 'memory',
+  accuracy: 'accuracy',
 }
 
 /** Everything a rule is judged on; plain data, so evaluation is a pure function. */
@@ -23,7 +33,8 @@ export interface RuleContext {
   candidate: readonly Bucket[]
   /** Buckets of the baseline cohort (devices still on the old model), or null when there is none. */
   baseline: readonly Bucket[] | null
-  budgets: Budgets
+  /** The budgets of the hardware class judged (see the protocol's `budgetFor`). */
+  budgets: Budget
 }
 
 export interface RuleResult {
@@ -44,6 +55,17 @@ export interface RuleResult {
   windowMs: number
   /** Devices that tipped it (device rules; windowed rules fill it from per-device shares). */
   devices: string[]
+  /** The value rests on windows of older agents that sent latency quantiles only. */
+  approximate: boolean
+  /** The hardware class judged (budget rules are judged per class); null when judged over the whole cohort. */
+  hardware: string | null
+  /** The class whose budgets applied: the device class when the policy names it, else `default`. */
+  budgetClass: string | null
+  /** For `unknown`: the policy marks the measure optional for this class, so no gate fails on it. */
+  optional: boolean
+  /** Devices silent while switching models, inside their grace: not counted (the unresponsive rule). */
+  graced: string[]
+  graceMs: number | null
 }
 
 function statsIn(buckets: readonly Bucket[], start: number, end: number): WindowStats {
@@ -51,10 +73,16 @@ function statsIn(buckets: readonly Bucket[], start: number, end: number): Window
 }
 
 /** The limit a value is compared with, or null when it cannot be known (no budget, no baseline data). */
-export function limitOf(rule: Rule, budgets: Budgets, baseline: number | null): number | null {
+export function limitOf(rule: Rule, budgets: Budget, baseline: number | null): number | null {
   if (rule.comparison === 'absolute') return rule.threshold
   if (rule.comparison === 'budget') {
-    const budget = rule.metric === 'energy_avg' ? budgets.energyBudgetMw : budgets.latencyThresholdMs
+    if (rule.metric === 'accuracy') return budgets.minAccuracy === null ? null : budgets.minAccuracy * (1 - rule.threshold)
+    const budget =
+      rule.metric === 'energy_avg'
+        ? budgets.energyBudgetMw
+        : rule.metric === 'memory_bytes'
+          ? budgets.memoryBudgetBytes
+          : budgets.latencyThresholdMs
     return budget === null ? null : budget * (1 + rule.threshold)
   }
   if (baseline === null) return null
@@ -63,6 +91,7 @@ export function limitOf(rule: Rule, budgets: Budgets, baseline: number | null): 
 }
 
 interface Point {
+  approximate: boolean
   outcome: RuleOutcome
   observed: number | null
   threshold: number | null
@@ -75,7 +104,8 @@ function point(rule: Rule, ctx: RuleContext, end: number): Point {
   const span = Math.ceil(rule.windowMs / ctx.bucketMs) * ctx.bucketMs
   const start = end - span
   const metric = rule.metric as WindowMetric
-  const m = metricOf(metric, statsIn(ctx.candidate, start, end), span)
+  const stats = statsIn(ctx.candidate, start, end)
+  const m = metricOf(metric, stats, span)
   let base: number | null = null
   if (rule.comparison === 'baseline' && ctx.baseline !== null) {
     const b = metricOf(metric, statsIn(ctx.baseline, start, end), span)
@@ -84,8 +114,14 @@ function point(rule: Rule, ctx: RuleContext, end: number): Point {
   const threshold = limitOf(rule, ctx.budgets, base)
   let outcome: RuleOutcome = 'no-data'
   if (m.value !== null && threshold !== null && m.samples >= Math.max(1, rule.minSamples))
-    outcome = m.value > threshold ? 'breached' : 'healthy'
-  return { outcome, observed: m.value, threshold, baseline: base, samples: m.samples, start }
+    outcome = breaks(metric, m.value, threshold) ? 'breached' : 'healthy'
+  else if (m.value === null && DEVICE_MEASURES[rule.metric] !== undefined && stats.windows > 0) outcome = 'unknown'
+  return { outcome, observed: m.value, threshold, baseline: base, samples: m.samples, start, approximate: isApproximate(metric, stats) }
+}
+
+/** A value breaks its limit: above it, or below it for metrics where lower is worse (accuracy). */
+export function breaks(metric: Rule['metric'], value: number, limit: number): boolean {
+  return LOWER_IS_WORSE.has(metric as WindowMetric) ? value < limit : value > limit
 }
 
 /**
@@ -113,87 +149,58 @@ export function evaluateRule(rule: Rule, ctx: RuleContext): RuleResult {
     windowStart: latest.start,
     windowMs: end - latest.start,
     devices: [],
+    approximate: latest.approximate,
+    hardware: null,
+    budgetClass: rule.comparison === 'budget' ? ctx.budgets.hardwareClass : null,
+    optional: latest.outcome === 'unknown' && isOptional(ctx.budgets, DEVICE_MEASURES[rule.metric] ?? 'energy'),
+    graced: [],
+    graceMs: null,
+  }
+}
+
+type TippingShare = Pick<
+  DeviceShare,
+  | 'deviceId'
+  | 'inferences'
+  | 'errors'
+  | 'latencySum'
+  | 'latencyCount'
+  | 'energyJoules'
+  | 'energyMs'
+  | 'compared'
+  | 'agreed'
+  | 'evaluated'
+  | 'correct'
+>
+
+/** A device's own value of a metric from its shares; null when its shares cannot tell. */
+function shareValue(metric: Rule['metric'], d: TippingShare): number | null {
+  switch (metric) {
+    case 'error_rate':
+      return errorRate(d)
+    case 'latency_avg':
+    case 'latency_p95':
+    case 'latency_p99':
+      // Shares keep sums, not histograms: a device's mean stands for its latency.
+      return d.latencyCount > 0 ? d.latencySum / d.latencyCount : null
+    case 'energy_avg':
+      return averagePowerMw(d.energyJoules, d.energyMs)
+    case 'agreement':
+      return d.compared > 0 ? d.agreed / d.compared : null
+    case 'accuracy':
+      return d.evaluated > 0 ? d.correct / d.evaluated : null
+    default:
+      return null
   }
 }
 
 /** Devices whose own value over the window breaks `limit`, worst first (at most 1,000). */
-type TippingShare = Pick<DeviceShare, 'deviceId' | 'inferences' | 'errors' | 'latencySum' | 'powerSum' | 'powerWindows'>
-
 export function tippingDevices(metric: Rule['metric'], shares: readonly TippingShare[], limit: number): string[] {
-  const valueOf = (d: TippingShare): number | null => {
-    if (metric === 'error_rate') return d.inferences > 0 ? d.errors / d.inferences : null
-    if (metric === 'latency_avg' || metric === 'latency_p95') return d.inferences > 0 ? d.latencySum / d.inferences : null
-    if (metric === 'energy_avg') return d.powerWindows > 0 ? d.powerSum / d.powerWindows : null
-    return null
-  }
+  const sign = LOWER_IS_WORSE.has(metric as WindowMetric) ? -1 : 1
   return shares
-    .map((d) => ({ id: d.deviceId, v: valueOf(d) }))
-    .filter((x): x is { id: string; v: number } => x.v !== null && x.v > limit)
-    .sort((a, b) => b.v - a.v || (a.id < b.id ? -1 : 1))
+    .map((d) => ({ id: d.deviceId, v: shareValue(metric, d) }))
+    .filter((x): x is { id: string; v: number } => x.v !== null && breaks(metric, x.v, limit))
+    .sort((a, b) => sign * (b.v - a.v) || (a.id < b.id ? -1 : 1))
     .slice(0, 1000)
     .map((x) => x.id)
-}
-
-/** What the rules know about one device of the candidate cohort. */
-export interface DeviceFacts {
-  id: string
-  /** When this rollout sent it the new model. */
-  dispatchedAt: number
-  /** Last status: online flag and when it was received; null when unknown. */
-  online: boolean | null
-  statusAt: number | null
-  lastTelemetryAt: number | null
-  /** How often the device reports (its last telemetry window); null when unknown. */
-  telemetryWindowMs: number | null
-  lastCrashAt: number | null
-}
-
-/** Missed reports before a device counts as silent, whatever the rule's window. */
-const SILENT_AFTER_WINDOWS = 3
-
-/**
- * Did the device stop answering after it was sent the model: offline for longer than the window
- * since a disconnect after the dispatch (a reboot or a blip is not), or silent for longer than the
- * window (and than three of its own reporting periods) although it was heard within that span
- * before the dispatch? A device already gone at
- * the dispatch never received the model: its step counts it silent, and rolling it back would
- * only stop it from converging when it returns.
- */
-export function isUnresponsive(d: DeviceFacts, now: number, windowMs: number): boolean {
-  if (d.online === false && d.statusAt !== null && d.statusAt >= d.dispatchedAt) return now - d.statusAt > windowMs
-  // Silence is judged against the device's own cadence too: one that reports every minute is
-  // not silent 30 s after its last window.
-  const silentAfter = Math.max(windowMs, SILENT_AFTER_WINDOWS * (d.telemetryWindowMs ?? 0))
-  if (d.lastTelemetryAt === null || d.lastTelemetryAt < d.dispatchedAt - silentAfter) return false
-  return now - d.lastTelemetryAt > silentAfter && now - d.dispatchedAt > silentAfter
-}
-
-/** Judge a device rule (unresponsive, crashed) over the candidate cohort's devices. */
-export function evaluateDeviceRule(rule: Rule, devices: readonly DeviceFacts[], now: number): RuleResult {
-  const tipped = devices
-    .filter((d) =>
-      rule.metric === 'crashed'
-        ? d.lastCrashAt !== null && d.lastCrashAt >= d.dispatchedAt && now - d.lastCrashAt <= rule.windowMs
-        : isUnresponsive(d, now, rule.windowMs),
-    )
-    .map((d) => d.id)
-    .sort()
-  const breached = tipped.length > rule.threshold
-  const outcome: RuleOutcome = devices.length === 0 ? 'no-data' : breached ? 'breached' : 'healthy'
-  return {
-    rule: rule.name,
-    metric: rule.metric,
-    comparison: rule.comparison,
-    action: rule.action,
-    outcome,
-    firing: breached,
-    breachedForMs: 0,
-    observed: tipped.length,
-    threshold: rule.threshold,
-    baseline: null,
-    sampleSize: devices.length,
-    windowStart: now - rule.windowMs,
-    windowMs: rule.windowMs,
-    devices: tipped.slice(0, 1000),
-  }
 }

@@ -1,15 +1,22 @@
 import * as z from 'zod'
+import { ClassBudgetsSchema } from '@liquid-edge/protocol'
 import { METRICS } from '../telemetry/window-stats.js'
 
 /** Device-level conditions (per device, not per window). */
 export const DEVICE_METRICS = ['unresponsive', 'crashed'] as const
 export const RULE_METRICS = [...METRICS, ...DEVICE_METRICS] as const
 export const RULE_ACTIONS = ['alert', 'pause', 'rollback-device', 'rollback-rollout'] as const
+/**
+ * Metrics a `budget` comparison applies to: each device class's latency threshold, energy or memory
+ * budget, and the release's minimum accuracy (the policy's `minAccuracy`, from the package's labelled set).
+ */
+export const BUDGET_METRICS = ['latency_avg', 'latency_p95', 'latency_p99', 'energy_avg', 'memory_bytes', 'accuracy'] as const
 
 /**
- * One auto-rollback or alert rule. The metric is compared (always "greater than") with a limit:
- * `absolute` → `threshold` itself; `budget` → the model's budget × (1 + threshold) (latency
- * threshold, energy budget); `baseline` → the baseline cohort's value × (1 + threshold).
+ * One auto-rollback or alert rule. The metric is compared with a limit — it breaks above it, or below
+ * it for accuracy and agreement: `absolute` → `threshold` itself; `budget` → the model's budget ×
+ * (1 + threshold) (latency threshold, energy or memory budget), or for accuracy the minimum accuracy
+ * × (1 − threshold); `baseline` → the baseline cohort's value × (1 + threshold).
  */
 export const RuleSchema = z
   .strictObject({
@@ -34,8 +41,8 @@ export const RuleSchema = z
     if (!deviceRule && r.action === 'rollback-device') {
       ctx.addIssue({ code: 'custom', path: ['action'], message: "'rollback-device' needs a device metric (unresponsive, crashed)" })
     }
-    if (r.comparison === 'budget' && r.metric !== 'latency_avg' && r.metric !== 'latency_p95' && r.metric !== 'energy_avg') {
-      ctx.addIssue({ code: 'custom', path: ['comparison'], message: "'budget' applies to latency_avg, latency_p95 and energy_avg" })
+    if (r.comparison === 'budget' && !(BUDGET_METRICS as readonly string[]).includes(r.metric)) {
+      ctx.addIssue({ code: 'custom', path: ['comparison'], message: `'budget' applies to ${BUDGET_METRICS.join(', ')}` })
     }
   })
 export type Rule = z.output<typeof RuleSchema>
@@ -46,6 +53,13 @@ export const RuleSetSchema = z.strictObject({
   rules: z.array(RuleSchema).max(100),
   /** Evaluate and report, never act. */
   dryRun: z.boolean().default(false),
+  /**
+   * Budgets per hardware class the budget rules judge against instead of the policy's (monitoring
+   * thresholds from a recorded baseline); the device trial keeps the policy's.
+   */
+  budgets: ClassBudgetsSchema.optional(),
+  /** Where those budgets came from, for people (a baseline's target and time). */
+  basis: z.string().max(512).optional(),
 })
 export type RuleSet = z.output<typeof RuleSetSchema>
 
@@ -107,6 +121,26 @@ export function defaultRules(scale = 1): Rule[] {
     },
     { name: 'unresponsive-alert', metric: 'unresponsive', threshold: 0, windowMs: t(15_000), action: 'alert' },
     { name: 'memory-alert', metric: 'memory_used', threshold: 0.95, windowMs: t(60_000), minSamples: 1, action: 'alert' },
+    // The accuracy gate: devices measure accuracy only when asked to evaluate the package's labelled
+    // set; until then it is unknown, and one evaluation below the minimum is enough to act.
+    {
+      name: 'accuracy',
+      metric: 'accuracy',
+      comparison: 'budget',
+      threshold: 0,
+      windowMs: t(60_000),
+      minSamples: 30,
+      action: 'rollback-rollout',
+    },
+    {
+      name: 'memory-budget-alert',
+      metric: 'memory_bytes',
+      comparison: 'budget',
+      threshold: 0,
+      windowMs: t(60_000),
+      minSamples: 1,
+      action: 'alert',
+    },
     {
       name: 'error-rate-vs-baseline',
       metric: 'error_rate',

@@ -6,6 +6,7 @@ import type { FleetEventBody } from '@liquid-edge/protocol'
 import type { Clock } from '../clock.js'
 import { TERMINAL_STATES, type Rollout } from '../rollout/types.js'
 import type { Signal } from '../rollout/observations.js'
+import { LOWER_IS_WORSE, type WindowMetric } from '../telemetry/window-stats.js'
 import type { RuleResult } from './evaluate.js'
 import { evaluateRollout, type Evaluation, type GatherDeps } from './gather.js'
 import type { RulesStore } from './rules-store.js'
@@ -47,11 +48,37 @@ function evidence(res: RuleResult, devices = res.devices): NonNullable<FleetEven
     threshold: res.threshold,
     baseline: res.baseline,
     devices: devices.slice(0, 1000),
+    ...(res.approximate ? { approximate: true } : {}),
+    ...(res.hardware === null ? {} : { hardware: res.hardware }),
+    ...(res.graced.length === 0 ? {} : { graced: res.graced.slice(0, 1000) }),
+    ...(res.graceMs === null ? {} : { graceMs: res.graceMs }),
   }
+}
+
+/** How the observed value broke its limit: above it, or below it (accuracy). */
+function cmp(res: RuleResult): string {
+  return LOWER_IS_WORSE.has(res.metric as WindowMetric) ? '<' : '>'
+}
+
+/** A rule judged per hardware class is its own alert or pause, class by class. */
+function ruleKey(res: RuleResult): string {
+  return res.hardware === null ? res.rule : `${res.rule}:${res.hardware}`
+}
+
+/** `latency [x86-edge, default budgets]`: the rule and what it judged. */
+function ruleName(res: RuleResult): string {
+  if (res.hardware === null) return res.rule
+  const budgets = res.budgetClass === res.hardware ? 'its budgets' : `${res.budgetClass ?? 'default'} budgets`
+  return `${res.rule} [${res.hardware}, ${budgets}]`
 }
 
 function fmt(v: number | null): string {
   return v === null ? 'n/a' : Number.isInteger(v) ? String(v) : v.toPrecision(3)
+}
+
+/** Why a decision was taken, for the rollout's reason and the devices it sends back. */
+function reasonOf(res: RuleResult): string {
+  return `rule ${ruleName(res)}: ${res.metric} ${fmt(res.observed)} ${cmp(res)} ${fmt(res.threshold)}`
 }
 
 /**
@@ -67,8 +94,7 @@ export class RulesEngine {
 
   private readonly o: RulesEngineOptions
 
-  constructor(options: RulesEngineOptions) {
-    const o = { ...options, listeningSince: options.listeningSince ?? options.clock.now() }
+  constructor(o: RulesEngineOptions) {
     this.o = o
     const common = { connection: o.connection, prefix: o.bullPrefix }
     this.queue = new Queue(RULES_QUEUE, { ...common, defaultJobOptions: { removeOnComplete: 100, removeOnFail: 100 } })
@@ -93,8 +119,14 @@ export class RulesEngine {
 
   /** The verdicts the rollout engine acts on (the `signals` seam of `step`). */
   async signals(r: Rollout): Promise<Signal[]> {
-    const [signals, failed] = await Promise.all([this.o.store.signals(r.id, r.revision), this.o.store.failed(r.id)])
-    return failed.length === 0 ? signals : [...signals, { action: 'revert-devices', deviceIds: failed, reason: 'crashed or unresponsive' }]
+    const [signals, failed, classes] = await Promise.all([
+      this.o.store.signals(r.id, r.revision),
+      this.o.store.failed(r.id),
+      this.o.store.classes(r.id),
+    ])
+    const devices: Signal[] =
+      failed.length === 0 ? [] : [{ action: 'revert-devices', deviceIds: failed, reason: 'crashed or unresponsive' }]
+    return [...signals, ...classes, ...devices]
   }
 
   private async process(job: Job): Promise<void> {
@@ -126,7 +158,7 @@ export class RulesEngine {
     if (r === null || r.kind !== 'deploy' || TERMINAL_STATES.has(r.state)) return null
     const set = await this.o.store.get(r.id)
     const now = this.o.clock.now()
-    const e = await evaluateRollout(this.o, r, set.rules, now)
+    const e = await evaluateRollout(this.o, r, set.rules, now, set.budgets)
     const dryRun = set.dryRun || this.o.dryRun
     await this.o.store.saveStates(r.id, { at: now, dryRun, candidate: e.candidate, baseline: e.baseline, results: e.results })
     this.o.onEvaluated?.(r.id, e)
@@ -143,7 +175,7 @@ export class RulesEngine {
     devices?: string[],
   ): FleetEventBody {
     const what = kind === 'alert' ? 'alert' : dryRun ? 'would' : 'decision'
-    const message = `${what}: rule ${res.rule} (${res.metric} ${fmt(res.observed)} > ${fmt(res.threshold)}${res.baseline === null ? '' : `, baseline ${fmt(res.baseline)}`}, ${res.sampleSize} samples)${kind === 'decision' ? ` → ${action ?? 'none'}` : ''}`
+    const message = `${what}: rule ${ruleName(res)} (${res.metric} ${fmt(res.observed)} ${cmp(res)} ${fmt(res.threshold)}${res.baseline === null ? '' : `, baseline ${fmt(res.baseline)}`}, ${res.sampleSize} samples${res.approximate ? ', approximate' : ''}${res.graced.length > 0 ? `, ${res.graced.length} in their switch grace` : ''})${kind === 'decision' ? ` → ${action ?? 'none'}` : ''}`
     return {
       event: kind,
       rolloutId: r.id,
@@ -170,21 +202,41 @@ export class RulesEngine {
     const dry = dryRun ? 'dry:' : ''
     for (const res of e.results) {
       if (res.action === 'alert') {
-        if (res.firing) await this.once(r, `alert:${res.rule}`, this.event(r, res, 'alert', 'alert', dryRun), null)
-        else if (res.outcome === 'healthy') await this.o.store.rearm(r.id, `alert:${res.rule}`)
+        if (res.firing) await this.once(r, `alert:${ruleKey(res)}`, this.event(r, res, 'alert', 'alert', dryRun), null)
+        else if (res.outcome === 'healthy') await this.o.store.rearm(r.id, `alert:${ruleKey(res)}`)
         continue
       }
       if (!res.firing) continue
       if (res.action === 'rollback-device') await this.rollbackDevices(r, e, res, dryRun)
+      else if (res.action === 'rollback-rollout' && res.hardware !== null && e.classes.length > 1)
+        await this.rollbackClass(r, e, res, res.hardware, dryRun)
       else {
         const action = res.action === 'pause' ? 'pause' : 'rollback'
-        const signal: Signal | null = dryRun
-          ? null
-          : { action, reason: `rule ${res.rule}: ${res.metric} ${fmt(res.observed)} > ${fmt(res.threshold)}` }
-        const what = action === 'pause' ? `${dry}pause:${res.rule}` : `${dry}rollback`
+        const signal: Signal | null = dryRun ? null : { action, reason: reasonOf(res) }
+        const what = action === 'pause' ? `${dry}pause:${ruleKey(res)}` : `${dry}rollback`
         await this.once(r, what, this.event(r, res, 'decision', res.action, dryRun), signal)
       }
     }
+  }
+
+  /**
+   * A rollback rule judged for one hardware class of a mixed rollout broke: that class is sent back
+   * and gets no more of the release, the others keep it and the rollout goes on for them. When
+   * every class of the rollout has broken, the whole rollout is rolled back.
+   */
+  private async rollbackClass(r: Rollout, e: Evaluation, res: RuleResult, hardware: string, dryRun: boolean): Promise<void> {
+    const dry = dryRun ? 'dry:' : ''
+    const out = new Set((await this.o.store.classes(r.id)).map((c) => c.hardware))
+    if (e.classes.every((hw) => hw === hardware || out.has(hw))) {
+      const signal: Signal | null = dryRun
+        ? null
+        : { action: 'rollback', reason: `${reasonOf(res)}; every hardware class of the rollout broke` }
+      await this.once(r, `${dry}rollback`, this.event(r, res, 'decision', 'rollback-rollout', dryRun), signal)
+      return
+    }
+    const reason = `${reasonOf(res)}; ${hardware} taken out of the rollout`
+    const signal: Signal | null = dryRun ? null : { action: 'revert-class', hardware, reason }
+    await this.once(r, `${dry}rollback-class:${hardware}`, this.event(r, res, 'decision', 'rollback-class', dryRun), signal)
   }
 
   /** Roll the tipped devices back, each once, and judge the rollout's failure threshold. */

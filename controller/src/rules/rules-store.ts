@@ -6,10 +6,15 @@ import { RuleSetSchema, defaultRules, type RuleSet } from './rule.js'
 import type { RuleResult } from './evaluate.js'
 
 // Take a decision once: SET NX its key, and in the same step store the signal for the rollout
-// engine and append the audit record. Returns 1 when this call took the decision.
+// engine (or the hardware class taken out, with why) and append the audit record. Returns 1 when
+// this call took the decision.
 const DECIDE_LUA = `
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
 if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2]) end
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[4], ARGV[5], ARGV[6])
+  redis.call('PEXPIRE', KEYS[4], ARGV[2])
+end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', '10000', '*', 'event', ARGV[4])
 return 1`
 
@@ -29,23 +34,34 @@ const DECISION_TTL_MS = 7 * 24 * 3600_000
 /** Rules per rollout, their last states, one-time decisions and the signals the rollout engine reads. */
 export class RulesStore {
   private readonly p: string
+  /**
+   * `initial`: the rules a rollout starts with when none were set for it (the runbook defaults
+   * judged against saved monitoring thresholds); null: the defaults as they are.
+   */
   constructor(
     private readonly redis: Redis,
     prefix: string,
     private readonly auditKey: string,
     private readonly scale: number,
+    private readonly initial?: (rolloutId: string, defaults: RuleSet) => Promise<RuleSet | null>,
   ) {
     this.p = `${prefix}:rules`
   }
 
-  /** The rollout's rules, or the runbook defaults. */
+  /** The rollout's rules: those set for it, else (kept from then on) its initial rules, else the runbook defaults. */
   async get(rolloutId: string): Promise<RuleSet> {
-    const raw = await this.redis.get(`${this.p}:set:${rolloutId}`)
+    const key = `${this.p}:set:${rolloutId}`
+    const raw = await this.redis.get(key)
     if (raw !== null) {
       const r = RuleSetSchema.safeParse(JSON.parse(raw))
       if (r.success) return r.data
     }
-    return { rules: defaultRules(this.scale), dryRun: false }
+    const defaults: RuleSet = { rules: defaultRules(this.scale), dryRun: false }
+    if (this.initial === undefined || raw !== null) return defaults
+    // Chosen once and kept: thresholds saved later apply to the next rollouts (or by an explicit update).
+    const first = (await this.initial(rolloutId, defaults)) ?? defaults
+    await this.redis.set(key, JSON.stringify(RuleSetSchema.parse(first)), 'NX')
+    return this.get(rolloutId)
   }
 
   async set(rolloutId: string, set: RuleSet): Promise<void> {
@@ -66,18 +82,28 @@ export class RulesStore {
    * audit record and, when given, the signal for the rollout engine. True when this call took it.
    */
   async decide(rolloutId: string, what: string, event: FleetEventBody, signal: Signal | null): Promise<boolean> {
+    const cls = signal?.action === 'revert-class' ? signal : null
     const res = await this.redis.eval(
       DECIDE_LUA,
-      3,
+      4,
       `${this.p}:once:${rolloutId}:${what}`,
       `${this.p}:signal:${rolloutId}`,
       this.auditKey,
+      `${this.p}:classes:${rolloutId}`,
       String(Date.now()),
       DECISION_TTL_MS,
-      signal === null ? '' : JSON.stringify(signal),
+      signal === null || cls !== null ? '' : JSON.stringify(signal),
       JSON.stringify(event),
+      cls?.hardware ?? '',
+      cls?.reason ?? '',
     )
     return res === 1
+  }
+
+  /** The hardware classes the rules took out of a rollout: its `revert-class` signals. */
+  async classes(rolloutId: string): Promise<Extract<Signal, { action: 'revert-class' }>[]> {
+    const all = await this.redis.hgetall(`${this.p}:classes:${rolloutId}`)
+    return Object.entries(all).map(([hardware, reason]) => ({ action: 'revert-class', hardware, reason }))
   }
 
   /** Forget a one-time key (an alert re-arms when its rule is healthy again). */

@@ -121,6 +121,14 @@ export class CommandFanout {
     p.settle({ deviceId: p.deviceId, commandId: body.commandId, status: 'ok', result: checked.data, error: null, reason: null, elapsedMs })
   }
 
+  /** Ask a device to stop a command it may still run (best effort: a device that does not know `cancel` still honours the expiry). */
+  private cancel(deviceId: string, commandId: string): void {
+    const expiresAt = this.clock.now() + 30_000
+    this.link.publishCommand(deviceId, { kind: 'cancel', commandId, expiresAt }, `${commandId}.cancel`).catch((err: unknown) => {
+      this.logger.debug({ err, deviceId }, 'cancel publish failed')
+    })
+  }
+
   /** Send and gather. Never rejects for a device's failure; each device gets exactly one answer. */
   async run<R extends CommandResult = CommandResult>(req: FanoutRequest): Promise<FanoutResult<R>> {
     const runId = `rb-${randomUUID()}`
@@ -157,6 +165,8 @@ export class CommandFanout {
             })
             const abort = (): void => {
               finish(unreachable('timeout'))
+              // Whoever asked stopped waiting (timeout, a client gone): the device stops measuring too.
+              if (req.offline?.has(deviceId) !== true) this.cancel(deviceId, commandId)
             }
             const timer = setTimeout(abort, req.timeoutMs)
             req.signal?.addEventListener('abort', abort)

@@ -1,4 +1,5 @@
 import * as z from 'zod'
+import { ReasonSchema, reason, type Reason, type ReasonCode, type ReasonValues } from '@liquid-edge/protocol'
 import type { DeviceAnswer, FanoutResult } from './fanout.js'
 import type { TargetDevice } from './target.js'
 
@@ -24,14 +25,16 @@ export const ReportBaseSchema = z.object({
   /** True when some devices did not answer: the figures cover only the devices that did. */
   partial: z.boolean(),
   verdict: VerdictSchema,
-  /** Why the verdict is what it is, one line each. */
-  reasons: z.array(z.string()),
+  /** Why the verdict is what it is: reason codes with their figures (and their sentences, for people). */
+  reasons: z.array(ReasonSchema),
 })
 export type ReportBase = z.infer<typeof ReportBaseSchema>
 
 /** A streamed line of a runbook request (`application/x-ndjson`). */
 export const StreamLineSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('progress'), deviceId: z.string(), status: z.string(), done: z.number(), total: z.number() }),
+  /** A device's measurement so far (a long profile or benchmark). */
+  z.object({ type: z.literal('partial'), deviceId: z.string(), elapsedMs: z.number(), samples: z.number() }),
   z.object({ type: z.literal('log'), deviceId: z.string(), ts: z.number(), level: z.string(), msg: z.string() }),
   z.object({ type: z.literal('report'), report: ReportBaseSchema.loose() }),
   z.object({ type: z.literal('error'), error: z.object({ code: z.string(), message: z.string() }) }),
@@ -75,22 +78,54 @@ export function baseReport(
   }
 }
 
-/** Reasons every verb shares: unreachable devices (failing unless allowed), device errors, no answers at all. */
-export function commonReasons(base: Omit<ReportBase, 'verdict' | 'reasons'>, o: JudgeOptions): { fail: string[]; note: string[] } {
-  const fail: string[] = []
-  const note: string[] = []
-  const n = base.unreachable.length
-  if (n > 0) {
-    const line = `${n} of ${base.devices} devices unreachable: ${base.unreachable.map((u) => `${u.deviceId} (${u.reason})`).join(', ')}`
-    if (o.allowUnreachable) note.push(`${line} — allowed`)
-    else fail.push(line)
+/** The reasons of one judgement, in the order they are found; the verdict follows from their severities alone. */
+export class Reasons {
+  readonly list: Reason[] = []
+
+  /** A reason that fails the verdict. */
+  fail(code: ReasonCode, values: ReasonValues = {}, deviceId?: string): void {
+    this.list.push(reason(code, 'fail', values, deviceId))
   }
-  if (base.errors.length > 0)
-    fail.push(`${base.errors.length} devices failed the command: ${base.errors.map((e) => `${e.deviceId} ${e.code}`).join(', ')}`)
-  if (base.answered === 0) fail.push('no device answered')
-  return { fail, note }
+
+  /** Information that does not change the verdict. */
+  note(code: ReasonCode, values: ReasonValues = {}, deviceId?: string): void {
+    this.list.push(reason(code, 'note', values, deviceId))
+  }
+
+  /** Reasons of another judgement (e.g. the benchmark inside a compare). */
+  add(reasons: readonly Reason[]): void {
+    this.list.push(...reasons)
+  }
+
+  /** Failing reasons first, then notes. */
+  sorted(): Reason[] {
+    return [...this.list.filter((r) => r.severity === 'fail'), ...this.list.filter((r) => r.severity === 'note')]
+  }
+
+  get verdict(): Verdict {
+    return this.list.some((r) => r.severity === 'fail') ? 'fail' : 'pass'
+  }
+
+  /** The `verdict` and `reasons` fields of a report. */
+  judgement(): { verdict: Verdict; reasons: Reason[] } {
+    return { verdict: this.verdict, reasons: this.sorted() }
+  }
 }
 
-export function verdictOf(fail: readonly string[]): Verdict {
-  return fail.length === 0 ? 'pass' : 'fail'
+/** Reasons every verb shares: unreachable devices (failing unless allowed), device errors, no answers at all. */
+export function commonReasons(base: Omit<ReportBase, 'verdict' | 'reasons'>, o: JudgeOptions): Reasons {
+  const reasons = new Reasons()
+  const n = base.unreachable.length
+  if (n > 0) {
+    const values = { count: n, devices: base.devices, list: base.unreachable.map((u) => `${u.deviceId} (${u.reason})`) }
+    if (o.allowUnreachable) reasons.note('VERDICT_UNREACHABLE_ALLOWED', values)
+    else reasons.fail('VERDICT_UNREACHABLE', values)
+  }
+  if (base.errors.length > 0) {
+    // The device's own message is the root cause (e.g. which evaluation set a package lacks): show it.
+    const list = base.errors.map((e) => `${e.deviceId} ${e.code}: ${e.message}`)
+    reasons.fail('VERDICT_DEVICE_ERRORS', { count: base.errors.length, list, codes: [...new Set(base.errors.map((e) => e.code))] })
+  }
+  if (base.answered === 0) reasons.fail('VERDICT_NO_ANSWER')
+  return reasons
 }

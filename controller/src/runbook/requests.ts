@@ -10,15 +10,24 @@ const common = {
   allowUnreachable: z.boolean().default(false),
 }
 
+/** The share of each device's time a measurement may take (application inferences keep priority). */
+const measure = {
+  dutyCycle: z.number().min(0.01).max(1).default(0.25),
+}
+
 export const VerifyRequestSchema = z.strictObject({
   ...common,
+  ...measure,
   suite: z.enum(VERIFY_SUITES).default('smoke'),
   samples: z.number().int().min(1).max(100_000).default(200),
+  /** production/full: fail a staged candidate that agrees with the active model on fewer golden inputs than this. Absent: agreement is reported, not judged. */
+  minAgreement: z.number().min(0).max(1).optional(),
 })
 
 export const ProfileRequestSchema = z
   .strictObject({
     ...common,
+    ...measure,
     metric: z.enum(['latency', 'energy']),
     durationMs: z.number().int().positive().max(3_600_000).optional(),
     samples: z.number().int().min(1).max(1_000_000).optional(),
@@ -27,6 +36,7 @@ export const ProfileRequestSchema = z
 
 export const EvaluateRequestSchema = z.strictObject({
   ...common,
+  ...measure,
   dataset: z
     .string()
     .regex(/^[A-Za-z0-9._-]{1,64}$/)
@@ -48,6 +58,7 @@ export const HealthRequestSchema = z.strictObject({
 
 export const BenchmarkRequestSchema = z.strictObject({
   ...common,
+  ...measure,
   durationMs: z.number().int().min(100).max(3_600_000).default(60_000),
 })
 

@@ -1,7 +1,6 @@
-import { PassThrough } from 'node:stream'
 import type * as z from 'zod'
-import { isFleetError } from '@liquid-edge/protocol'
-import { errorBody, route, type RouteDef } from '../api/route.js'
+import { streamLines, wantsLines } from '../api/ndjson.js'
+import { route, type RouteDef } from '../api/route.js'
 import type { Scope } from '../api/tokens.js'
 import type { StreamLine } from './report.js'
 import {
@@ -46,28 +45,18 @@ function verbRoute<S extends z.ZodType<{ target: string }>>(
     handler: async ({ body, raw, reply }) => {
       const req = body as z.output<S>
       await resolveTarget(base.registry, base.live, req.target) // unknown targets: a 404 before anything streams
-      if (!(raw.headers.accept ?? '').includes('application/x-ndjson')) return run(base, req)
-      const out = new PassThrough()
-      const abort = new AbortController()
-      const write = (line: StreamLine): void => {
-        if (!out.writableEnded) out.write(`${JSON.stringify(line)}\n`)
+      if (!wantsLines(raw)) {
+        // The response closing before the report was written means the client went away: the devices stop measuring.
+        const abort = new AbortController()
+        reply.raw.on('close', () => {
+          if (!reply.raw.writableFinished) abort.abort()
+        })
+        return run({ ...base, signal: abort.signal }, req)
       }
-      // The response closing before the report was written means the client went away: stop waiting.
-      reply.raw.on('close', () => {
-        if (!out.writableEnded) abort.abort()
+      return streamLines<StreamLine>(reply, async (write, signal) => {
+        const report = await run({ ...base, emit: write, signal }, req)
+        return { type: 'report', report: report as Extract<StreamLine, { type: 'report' }>['report'] }
       })
-      run({ ...base, emit: write, signal: abort.signal }, req).then(
-        (report) => {
-          write({ type: 'report', report: report as Extract<StreamLine, { type: 'report' }>['report'] })
-          out.end()
-        },
-        (err: unknown) => {
-          write({ type: 'error', error: isFleetError(err) ? errorBody(err).error : { code: 'INTERNAL', message: 'internal error' } })
-          out.end()
-        },
-      )
-      void reply.type('application/x-ndjson')
-      return out
     },
   })
 }

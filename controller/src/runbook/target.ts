@@ -18,22 +18,13 @@ export interface TargetDevice {
   phase: string | null
 }
 
-const DEVICE_ID = /^[A-Za-z0-9._-]{1,64}$/
-
 /**
- * A target is a registered device id or a label selector (`env=production,hw in (a,b)`, or a group
- * word such as `stm32h743`). A device id wins over a group word of the same spelling.
- * @throws {FleetError} `ROLLOUT_NO_DEVICES` when nothing matches, `REGISTRY_INVALID_SELECTOR`
+ * A target is a label selector, a registered device id or a named group; a bare word is read as the
+ * registry reads it (group, device id, a label value unique across keys).
+ * @throws {FleetError} `ROLLOUT_NO_DEVICES` when nothing matches, `REGISTRY_INVALID_SELECTOR`, `REGISTRY_TARGET_AMBIGUOUS`
  */
 export async function resolveTarget(registry: Registry, live: LiveStore, target: string): Promise<TargetDevice[]> {
-  const trimmed = target.trim()
-  let records = DEVICE_ID.test(trimmed)
-    ? await registry.get(trimmed).then(
-        (d) => [d],
-        () => null,
-      )
-    : null
-  records ??= await registry.list(trimmed)
+  const records = (await registry.resolve(target.trim())).devices
   if (records.length === 0) throw new FleetError('ROLLOUT_NO_DEVICES', `the target '${target}' selects no registered devices`)
   const views = await live.views(records.map((r) => r.id))
   return records.map((r, i) => {

@@ -1,5 +1,7 @@
-import type { Decoded, TelemetryBody } from '@liquid-edge/protocol'
+import { averagePowerMw, errorRate } from '@liquid-edge/protocol'
 import type { Clock } from '../clock.js'
+import type { LiveStore } from '../registry/live.js'
+import type { WindowStore } from '../telemetry/window-store.js'
 
 /** One device's telemetry windows over a span, summed. */
 export interface DeviceTelemetry {
@@ -8,82 +10,82 @@ export interface DeviceTelemetry {
   errors: number
   /** Failed share of attempts: errors / inferences (telemetry counts failed inferences in both); null without any. */
   errorRate: number | null
-  /** Highest p95 window latency, ms. */
-  latencyP95Max: number | null
-  /** Average of the windows' average power, mW. */
+  /** Mean latency of its successful inferences over the span, ms; null without any. */
+  latencyAvgMs: number | null
+  /** Average power over the windows: their energy over their measured time, mW. */
   powerAvgMw: number | null
+  /** Its last window's temperature. */
   temperatureC: number | null
-  /** Latest memory use as a share of total (0–1). */
+  /** Its last window's memory use as a share of total (0–1). */
   memoryShare: number | null
   memoryUsedBytes: number | null
 }
 
-/**
- * The seam the runbook reads device telemetry through. `RecentTelemetry` below keeps the last
- * windows of each device in memory from the controller's MQTT feed; a reader over the Redis
- * telemetry windows of #7 can implement the same interface.
- */
+/** The seam the runbook reads device telemetry through. */
 export interface TelemetryReader {
-  device(deviceId: string, sinceMs: number): DeviceTelemetry | null
+  /** Each device's telemetry over the last `sinceMs` (a device with none is absent). */
+  devices(ids: readonly string[], sinceMs: number): Promise<Map<string, DeviceTelemetry>>
 }
 
-interface Stamped {
-  at: number
-  body: TelemetryBody
-}
-
-export function summarizeWindows(list: readonly TelemetryBody[]): DeviceTelemetry | null {
-  if (list.length === 0) return null
-  let inferences = 0
-  let errors = 0
-  let p95: number | null = null
-  const power: number[] = []
-  let temperatureC: number | null = null
-  let memory: TelemetryBody['memory'] = null
-  for (const b of list) {
-    inferences += b.inferences
-    errors += b.errors
-    if (b.latencyMs !== null) p95 = Math.max(p95 ?? 0, b.latencyMs.p95)
-    if (b.energy !== null) power.push(b.energy.avgMw)
-    if (b.temperatureC !== null) temperatureC = b.temperatureC
-    if (b.memory !== null) memory = b.memory
-  }
-  const total = memory?.totalBytes ?? null
-  return {
-    windows: list.length,
-    inferences,
-    errors,
-    errorRate: inferences === 0 ? null : errors / inferences,
-    latencyP95Max: p95,
-    powerAvgMw: power.length === 0 ? null : power.reduce((a, b) => a + b, 0) / power.length,
-    temperatureC,
-    memoryShare: memory === null || total === null || total === 0 ? null : memory.usedBytes / total,
-    memoryUsedBytes: memory?.usedBytes ?? null,
-  }
-}
-
-/** Recent telemetry windows per device, kept in memory (bounded by age and count). */
-export class RecentTelemetry implements TelemetryReader {
-  private readonly byDevice = new Map<string, Stamped[]>()
-
+/**
+ * Device telemetry from the store the rules read: each device's shares of its model version's
+ * Redis windows over the span (counts, errors, latency, energy), and its last window's temperature
+ * and memory from the live view. Nothing is kept in the controller's memory; the span is rounded
+ * out to whole buckets.
+ */
+export class WindowTelemetryReader implements TelemetryReader {
   constructor(
+    private readonly windows: WindowStore,
+    private readonly live: LiveStore,
     private readonly clock: Clock,
-    private readonly keepMs = 3_600_000,
-    private readonly maxPerDevice = 4000,
   ) {}
 
-  onMessage(m: Decoded): void {
-    if (m.message.type !== 'telemetry') return
-    const id = m.message.deviceId
+  async devices(ids: readonly string[], sinceMs: number): Promise<Map<string, DeviceTelemetry>> {
+    const out = new Map<string, DeviceTelemetry>()
+    if (ids.length === 0) return out
+    const views = await this.live.views(ids)
+    const byCohort = new Map<string, string[]>()
+    ids.forEach((id, i) => {
+      const model = views[i]?.telemetry?.model
+      if (model != null) byCohort.set(model, [...(byCohort.get(model) ?? []), id])
+    })
     const now = this.clock.now()
-    let list = this.byDevice.get(id)
-    if (list === undefined) this.byDevice.set(id, (list = []))
-    list.push({ at: now, body: m.message.body })
-    while (list.length > 0 && ((list[0]?.at ?? now) < now - this.keepMs || list.length > this.maxPerDevice)) list.shift()
-  }
-
-  device(deviceId: string, sinceMs: number): DeviceTelemetry | null {
-    const since = this.clock.now() - sinceMs
-    return summarizeWindows((this.byDevice.get(deviceId) ?? []).filter((s) => s.at >= since).map((s) => s.body))
+    const from = this.windows.bucketOf(now - sinceMs)
+    const to = this.windows.bucketOf(now)
+    const sums = new Map<string, { windows: number; inferences: number; errors: number; ls: number; lc: number; j: number; ms: number }>()
+    for (const [cohort, members] of byCohort) {
+      for (const shares of (await this.windows.sharesOf(cohort, from, to, members)).values()) {
+        for (const s of shares) {
+          const t = sums.get(s.deviceId) ?? { windows: 0, inferences: 0, errors: 0, ls: 0, lc: 0, j: 0, ms: 0 }
+          t.windows += s.windows
+          t.inferences += s.inferences
+          t.errors += s.errors
+          t.ls += s.latencySum
+          t.lc += s.latencyCount
+          t.j += s.energyJoules
+          t.ms += s.energyMs
+          sums.set(s.deviceId, t)
+        }
+      }
+    }
+    ids.forEach((id, i) => {
+      const t = sums.get(id)
+      if (t === undefined || t.windows === 0) return
+      const last = views[i]?.telemetry ?? null
+      const used = last?.memoryUsedBytes ?? null
+      const total = last?.memoryTotalBytes ?? null
+      out.set(id, {
+        windows: t.windows,
+        inferences: t.inferences,
+        errors: t.errors,
+        errorRate: errorRate(t),
+        latencyAvgMs: t.lc === 0 ? null : t.ls / t.lc,
+        powerAvgMw: averagePowerMw(t.j, t.ms),
+        temperatureC: last?.temperatureC ?? null,
+        memoryShare: used === null || total === null || total === 0 ? null : used / total,
+        memoryUsedBytes: used,
+      })
+    })
+    return out
   }
 }

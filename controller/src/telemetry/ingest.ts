@@ -1,7 +1,8 @@
 import type { Logger } from 'pino'
 import type { Decoded, DeviceEventBody, StatusBody, TelemetryBody } from '@liquid-edge/protocol'
 import type { Clock } from '../clock.js'
-import type { FoldItem, WindowStore } from './window-store.js'
+import type { LiveTelemetry } from '../registry/live.js'
+import { cohortOf, type FoldItem, type WindowStore } from './window-store.js'
 
 /** Device events that count as a crash for the rules. */
 export const CRASH_EVENTS: ReadonlySet<string> = new Set(['crashed', 'watchdog-reset', 'model-load-failed'])
@@ -14,6 +15,8 @@ export interface IngestOptions {
   flushMs?: number
   /** Flush as soon as this many messages wait. @defaultValue 2000 */
   maxBatch?: number
+  /** Store each device's last window of a batch in the live view (one write per batch). */
+  live?: (latest: ReadonlyMap<string, LiveTelemetry>) => Promise<void>
 }
 
 /** Counters of the ingest path (exported to Prometheus). */
@@ -22,6 +25,8 @@ export interface IngestCounters {
   folded: number
   invalid: number
   duplicates: number
+  /** Telemetry left to the replica that holds the ingest duty (MQTT: every replica receives every message). */
+  standby: number
   gaps: number
   crashes: number
   batches: number
@@ -30,8 +35,10 @@ export interface IngestCounters {
 
 /**
  * Folds telemetry into Redis windows in batches: messages wait in memory for at most `flushMs`
- * (or until `maxBatch` are waiting) and a batch is one Redis round trip. Never one BullMQ job per
- * message. `add` never throws; a failed batch is logged and counted, and the loop goes on.
+ * (or until `maxBatch` are waiting) and a batch is one Redis round trip for the windows and one
+ * write of the live view, where each device's last window of the batch wins. Never one BullMQ job
+ * or one Redis command per message. `add` never throws; a failed batch is logged and counted, and
+ * the loop goes on.
  */
 export class TelemetryIngest {
   readonly counters: IngestCounters = {
@@ -39,12 +46,14 @@ export class TelemetryIngest {
     folded: 0,
     invalid: 0,
     duplicates: 0,
+    standby: 0,
     gaps: 0,
     crashes: 0,
     batches: 0,
     failedBatches: 0,
   }
   private buffer: FoldItem[] = []
+  private latest = new Map<string, LiveTelemetry>()
   private timer: NodeJS.Timeout | null = null
   private flushing: Promise<void> = Promise.resolve()
   private closed = false
@@ -60,7 +69,7 @@ export class TelemetryIngest {
   onMessage(m: Decoded): void {
     if (this.closed) return
     const msg = m.message
-    if (msg.type === 'telemetry') this.addTelemetry(msg.deviceId, msg.body)
+    if (msg.type === 'telemetry') this.addTelemetry(msg.deviceId, msg.body, msg.ts)
     else if (msg.type === 'event') this.addEvent(msg.deviceId, msg.body)
     else if (msg.type === 'status') this.addStatus(msg.deviceId, msg.body)
   }
@@ -75,9 +84,21 @@ export class TelemetryIngest {
     })
   }
 
-  addTelemetry(deviceId: string, body: TelemetryBody): void {
+  /** One window of `deviceId`; `ts` is its envelope time (default: now). */
+  addTelemetry(deviceId: string, body: TelemetryBody, ts?: number): void {
     this.counters.received++
-    this.buffer.push({ deviceId, at: this.o.clock.now(), body })
+    const at = this.o.clock.now()
+    this.buffer.push({ deviceId, at, body })
+    const temperatureC = body.temperatureC ?? body.temperature?.maxC ?? null
+    this.latest.set(deviceId, {
+      ts: ts ?? at,
+      windowMs: body.windowMs,
+      receivedAt: at,
+      model: body.model === null ? null : cohortOf(body.model),
+      temperatureC,
+      memoryUsedBytes: body.memory?.usedBytes ?? null,
+      memoryTotalBytes: body.memory?.totalBytes ?? null,
+    })
     if (this.buffer.length >= this.maxBatch) this.flushSoon(true)
     else this.flushSoon(false)
   }
@@ -111,11 +132,14 @@ export class TelemetryIngest {
   /** Write what waits (batches are serialized; resolves when this one is stored). */
   flush(): Promise<void> {
     const batch = this.buffer
+    const latest = this.latest
     this.buffer = []
+    this.latest = new Map()
     this.flushing = this.flushing.then(async () => {
       if (batch.length === 0) return
       try {
-        this.counters.gaps += await this.o.store.fold(batch)
+        const [gaps] = await Promise.all([this.o.store.fold(batch), this.o.live?.(latest)])
+        this.counters.gaps += gaps
         this.counters.folded += batch.length
         this.counters.batches++
       } catch (err) {

@@ -1,6 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client'
+import { latencyQuantile } from '@liquid-edge/protocol'
 import type { RuleStates } from '../rules/rules-store.js'
-import { histQuantile } from './histogram.js'
 import type { IngestCounters } from './ingest.js'
 import { metricOf } from './window-stats.js'
 import type { WindowStore } from './window-store.js'
@@ -60,6 +60,7 @@ export function registerTelemetryMetrics(o: TelemetryMetricsOptions): { decision
   counter('lln_telemetry_folded', 'Telemetry messages folded into Redis windows by this controller', 'folded')
   counter('lln_telemetry_sequence_gaps', 'Telemetry windows lost (sequence gaps) seen by this controller', 'gaps')
   counter('lln_telemetry_duplicates', 'Telemetry redeliveries dropped (JetStream de-duplication)', 'duplicates')
+  counter('lln_telemetry_standby', 'Telemetry left to the replica holding the ingest duty (MQTT ingest)', 'standby')
   counter('lln_telemetry_failed_batches', 'Telemetry batches Redis refused', 'failedBatches')
   const decisions = new Counter({
     name: 'lln_rule_decisions_total',
@@ -108,7 +109,7 @@ async function collectCohorts(o: TelemetryMetricsOptions, span: number, now: num
     const er = metricOf('error_rate', s, span).value
     if (er !== null) g.errors.set(l, er)
     for (const q of [0.5, 0.95, 0.99]) {
-      const v = histQuantile(s.hist, q)
+      const v = latencyQuantile(s.latency, q)
       if (v !== null) g.latency.set({ ...l, quantile: String(q) }, v)
     }
     const e = metricOf('energy_avg', s, span).value

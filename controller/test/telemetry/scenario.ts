@@ -22,14 +22,16 @@ export interface Scenario extends AsyncDisposable {
 }
 
 /** Devices on V1 (deployed through the controller), a telemetry publisher, and helpers. */
-export async function scenario(env: TelemetryEnv, c: Controller, n = 4): Promise<Scenario> {
+export async function scenario(env: TelemetryEnv, c: Controller, n = 4, hardware?: (i: number) => string): Promise<Scenario> {
   // The newest controller answers (a test may close the first one).
   const call: ReturnType<typeof api> = (method, path, body) => api(env.controllers.at(-1) ?? c)(method, path, body)
   const ids = Array.from({ length: n }, (_, i) => `dev-${i}`)
   await call('POST', '/v1/devices/bulk', { devices: ids.map((id) => ({ id, labels: { env: 'canary' } })) })
   expect((await call('POST', '/v1/models', makePackage(env.publisher, V1.name, V1.version))).status).toBe(201)
   expect((await call('POST', '/v1/models', makePackage(env.publisher, V2.name, V2.version))).status).toBe(201)
-  const devices = await startFakeDevices({ url: env.broker.url, root: env.root }, ids)
+  const devices = await startFakeDevices({ url: env.broker.url, root: env.root }, ids, (_id, i) =>
+    hardware === undefined ? {} : { hardware: hardware(i) },
+  )
   const first = await call<{ id: string }>('POST', '/v1/rollouts', { model: V1, target: 'env=canary', strategy: 'all' })
   await waitFor(async () => (await call<{ state: string }>('GET', `/v1/rollouts/${first.body.id}`)).body.state === 'completed', {
     timeoutMs: 15_000,
@@ -73,6 +75,8 @@ export async function scenario(env: TelemetryEnv, c: Controller, n = 4): Promise
 export function byModel(devices: readonly FakeDevice[], v2: { errors?: number; latencyP50?: number; avgMw?: number }) {
   const byId = new Map(devices.map((d) => [d.id, d]))
   return (id: string) => {
+    // A device that is not connected sends nothing (its telemetry would contradict its Last Will).
+    if (byId.get(id)?.connected === false) return null
     const active = byId.get(id)?.active ?? null
     const model = active === null ? null : { name: active.name, version: active.version }
     if (model?.version !== V2.version) return { model }

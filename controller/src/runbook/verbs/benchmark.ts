@@ -1,6 +1,6 @@
 import * as z from 'zod'
-import type { CommandResult } from '@liquid-edge/protocol'
-import { commonReasons, verdictOf, type ReportBase } from '../report.js'
+import { BASELINE_FORMAT, BaselineSchema, errorRate, type Baseline, type BaselineGroup, type CommandResult } from '@liquid-edge/protocol'
+import { commonReasons, Reasons, type ReportBase } from '../report.js'
 import { BenchmarkRequestSchema } from '../requests.js'
 import { groupBy, round } from '../stats.js'
 import { fanOut, type RunbookContext } from './context.js'
@@ -8,50 +8,8 @@ import { fleetQuantiles, profileRows, type Quantiles } from './profile.js'
 
 type ProfileResult = Extract<CommandResult, { kind: 'profile' }>
 
-const QuantilesSchema = z.object({
-  samples: z.number(),
-  mean: z.number(),
-  p50: z.number(),
-  p95: z.number(),
-  p99: z.number(),
-  max: z.number(),
-})
-
-/**
- * The baseline file `benchmark --output` writes and `compare --baseline` reads (format version 1).
- * One group per model version × hardware class: latency quantiles (ms) and power quantiles (mW) as
- * the devices measured them during the run, the error rate from their telemetry over the run.
- */
-export const BaselineSchema = z.object({
-  format: z.literal('liquid-lln/baseline'),
-  version: z.literal(1),
-  createdAt: z.number(),
-  target: z.string(),
-  durationMs: z.number(),
-  groups: z.array(
-    z.object({
-      model: z.string().nullable(),
-      hardware: z.string(),
-      devices: z.number().int(),
-      latencyMs: QuantilesSchema.nullable(),
-      energyMw: QuantilesSchema.nullable(),
-      errorRate: z.number().nullable(),
-      inferences: z.number().int(),
-    }),
-  ),
-  devices: z.array(
-    z.object({
-      deviceId: z.string(),
-      hardware: z.string(),
-      model: z.string().nullable(),
-      latencyMs: QuantilesSchema.nullable(),
-      energyMw: QuantilesSchema.nullable(),
-      errorRate: z.number().nullable(),
-    }),
-  ),
-})
-export type Baseline = z.infer<typeof BaselineSchema>
-export type BaselineGroup = Baseline['groups'][number]
+// The file format is the protocol's: the CLI reads it too, and docs/protocol publishes it.
+export { BaselineSchema, type Baseline, type BaselineGroup } from '@liquid-edge/protocol'
 
 export interface BenchmarkReport extends ReportBase {
   baseline: Baseline
@@ -60,13 +18,25 @@ export interface BenchmarkReport extends ReportBase {
 /** `benchmark`: profile latency and energy for `durationMs` on every device at once, plus telemetry error rates → a baseline. */
 export async function benchmark(ctx: RunbookContext, req: z.output<typeof BenchmarkRequestSchema>): Promise<BenchmarkReport> {
   const timeoutMs = Math.max(req.timeoutMs, req.durationMs + 10_000)
-  const one = (metric: 'latency' | 'energy') =>
-    fanOut<ProfileResult>(ctx, 'benchmark', { ...req, timeoutMs }, { kind: 'profile', metric, durationMs: req.durationMs, expiresAt: 0 })
-  const [lat, en] = await Promise.all([one('latency'), one('energy')])
-  const [latRows, enRows] = await Promise.all([profileRows(ctx, 'latency', lat.ok), profileRows(ctx, 'energy', en.ok)])
+  // One measurement per device: latency and power come from the same samples.
+  const run = await fanOut<ProfileResult>(
+    ctx,
+    'benchmark',
+    { ...req, timeoutMs },
+    { kind: 'profile', metric: 'energy', durationMs: req.durationMs, dutyCycle: req.dutyCycle, expiresAt: 0 },
+  )
+  // Older agents send only the metric asked for (power).
+  const pick = (r: ProfileResult, metric: 'latency' | 'energy') =>
+    (metric === 'latency' ? r.latencyMs : r.powerMw) ?? (r.metric === metric ? r.quantiles : null)
+  const as = (metric: 'latency' | 'energy') => run.ok.map((o) => ({ ...o, result: { ...o.result, quantiles: pick(o.result, metric) } }))
+  const [latRows, enRows] = await Promise.all([profileRows(ctx, 'latency', as('latency')), profileRows(ctx, 'energy', as('energy'))])
   const energyOf = new Map(enRows.results.map((r) => [r.deviceId, r.quantiles]))
+  const recent = await ctx.telemetry.devices(
+    latRows.results.map((r) => r.deviceId),
+    req.durationMs + 2000,
+  )
   const devices = latRows.results.map((r) => {
-    const t = ctx.telemetry.device(r.deviceId, req.durationMs + 2000)
+    const t = recent.get(r.deviceId)
     return {
       deviceId: r.deviceId,
       hardware: r.hardware,
@@ -88,16 +58,17 @@ export async function benchmark(ctx: RunbookContext, req: z.output<typeof Benchm
       devices: list.length,
       latencyMs: fleetQuantiles(list.flatMap((d) => (d.latencyMs === null ? [] : [d.latencyMs]))),
       energyMw: fleetQuantiles(list.flatMap((d) => (d.energyMw === null ? [] : [d.energyMw]))),
-      errorRate: inferences + errors === 0 ? null : round(errors / (inferences + errors)),
+      errorRate: round(errorRate({ inferences, errors })),
       inferences,
     }
   })
-  const base = { ...lat.base, finishedAt: ctx.clock.now() }
-  const { fail, note } = commonReasons(base, req)
+  const base = { ...run.base, finishedAt: ctx.clock.now() }
+  const reasons = commonReasons(base, req)
+  if (ctx.signal?.aborted === true) reasons.fail('VERDICT_CANCELLED', { elapsedMs: base.finishedAt - base.startedAt })
   return {
     ...base,
     baseline: {
-      format: 'liquid-lln/baseline',
+      format: BASELINE_FORMAT,
       version: 1,
       createdAt: base.finishedAt,
       target: req.target,
@@ -105,8 +76,7 @@ export async function benchmark(ctx: RunbookContext, req: z.output<typeof Benchm
       groups,
       devices: devices.map(({ inferences: _i, failures: _f, ...d }) => d),
     },
-    verdict: verdictOf(fail),
-    reasons: [...fail, ...note],
+    ...reasons.judgement(),
   }
 }
 
@@ -172,14 +142,19 @@ export async function compare(ctx: RunbookContext, req: CompareRequest): Promise
     metrics.push({ ...head, ...diff('energy.mean', q(b?.energyMw, 'mean'), q(g.energyMw, 'mean'), tolerance, false) })
     metrics.push({ ...head, ...diff('errorRate', b?.errorRate ?? null, g.errorRate, errorRateTolerance, true) })
   }
-  const fail = now.reasons.filter((r) => !r.endsWith('— allowed'))
-  const note = now.reasons.filter((r) => r.endsWith('— allowed'))
+  const reasons = new Reasons()
+  reasons.add(now.reasons)
   for (const m of metrics.filter((x) => x.verdict === 'worse')) {
-    fail.push(
-      `${m.hardware} ${m.metric}: ${round(m.baseline)} → ${round(m.current)} (${m.change === null ? '' : `${m.change > 0 ? '+' : ''}${round(m.change * 100, 1)}%`})`,
-    )
+    const change = m.change === null ? '' : `${m.change > 0 ? '+' : ''}${round(m.change * 100, 1) ?? 0}%`
+    reasons.fail('VERDICT_REGRESSION', {
+      hardware: m.hardware,
+      metric: m.metric,
+      baseline: round(m.baseline),
+      current: round(m.current),
+      change,
+    })
   }
-  if (metrics.every((m) => m.verdict === 'no-data')) note.push('no metric could be compared (no matching hardware class or no data)')
+  if (metrics.every((m) => m.verdict === 'no-data')) reasons.note('VERDICT_NOTHING_COMPARED')
   const { baseline: current, ...rest } = now
-  return { ...rest, verb: 'compare', tolerance, metrics, current, verdict: verdictOf(fail), reasons: [...fail, ...note] }
+  return { ...rest, verb: 'compare', tolerance, metrics, current, ...reasons.judgement() }
 }

@@ -1,11 +1,13 @@
-import type { CommandResult } from '@liquid-edge/protocol'
-import { commonReasons, verdictOf, type ReportBase } from '../report.js'
+import { renderReason, type CommandResult } from '@liquid-edge/protocol'
+import { commonReasons, Reasons, type ReportBase } from '../report.js'
 import type { EvaluateRequest, ScenarioRequest, VerifyRequest } from '../requests.js'
 import { round } from '../stats.js'
 import { fanOut, manifestOf, modelOf, type RunbookContext } from './context.js'
+import { measureMs } from './profile.js'
 
 type VerifyResult = Extract<CommandResult, { kind: 'verify' }>
 type EvaluateResult = Extract<CommandResult, { kind: 'evaluate' }>
+type Check = VerifyResult['checks'][number]
 
 export interface VerifyReport extends ReportBase {
   suite: string
@@ -14,24 +16,43 @@ export interface VerifyReport extends ReportBase {
   failed: number
 }
 
+/** A check's sentence: rendered here from its code and values (an older agent's own detail otherwise). */
+function checkText(c: Check): string {
+  return c.code === undefined ? (c.detail ?? c.name) : renderReason(c.code, c.values ?? {})
+}
+
 /** `verify`: the agents run a suite; pass only when every reachable device passed (and none is unreachable, unless allowed). */
 export async function verify(ctx: RunbookContext, req: VerifyRequest): Promise<VerifyReport> {
-  const f = await fanOut<VerifyResult>(ctx, 'verify', req, { kind: 'verify', suite: req.suite, samples: req.samples, expiresAt: 0 })
+  const timeoutMs = req.suite === 'smoke' ? req.timeoutMs : Math.max(req.timeoutMs, measureMs({ samples: req.samples }) + 10_000)
+  const f = await fanOut<VerifyResult>(
+    ctx,
+    'verify',
+    { ...req, timeoutMs },
+    {
+      kind: 'verify',
+      suite: req.suite,
+      samples: req.samples,
+      dutyCycle: req.dutyCycle,
+      ...(req.minAgreement === undefined ? {} : { minAgreement: req.minAgreement }),
+      expiresAt: 0,
+    },
+  )
   const results = f.ok.map(({ device, result }) => ({
     deviceId: device.id,
     hardware: device.hardware,
     modelVersion: result.modelVersion,
-    passed: result.passed,
+    passed: result.checks.every((c) => c.passed),
     checks: result.checks,
   }))
-  const { fail, note } = commonReasons(f.base, req)
-  for (const r of results.filter((x) => !x.passed)) {
-    fail.push(
-      `${r.deviceId} failed ${r.checks
-        .filter((c) => !c.passed)
-        .map((c) => c.name)
-        .join(', ')}`,
-    )
+  const reasons = commonReasons(f.base, req)
+  for (const r of results) {
+    const failed = r.checks.filter((c) => !c.passed)
+    const codes = failed.map((c) => c.code ?? 'CHECK_FAILED')
+    if (failed.length > 0)
+      reasons.fail('VERDICT_CHECKS_FAILED', { checks: failed.map((c) => c.name), codes, details: failed.map(checkText) }, r.deviceId)
+    const noted = r.checks.filter((c) => c.passed && c.code === 'CHECK_REPORTED')
+    if (noted.length > 0)
+      reasons.note('VERDICT_CHECKS_NOTED', { checks: noted.map((c) => c.name), details: noted.map(checkText) }, r.deviceId)
   }
   return {
     ...f.base,
@@ -39,8 +60,7 @@ export async function verify(ctx: RunbookContext, req: VerifyRequest): Promise<V
     results,
     passed: results.filter((r) => r.passed).length,
     failed: results.filter((r) => !r.passed).length + f.base.errors.length,
-    verdict: verdictOf(fail),
-    reasons: [...fail, ...note],
+    ...reasons.judgement(),
   }
 }
 
@@ -61,7 +81,12 @@ export interface EvaluateReport extends ReportBase {
 
 /** `evaluate`: accuracy per device and overall against the model's minimum (or `minAccuracy`). */
 export async function evaluate(ctx: RunbookContext, req: EvaluateRequest): Promise<EvaluateReport> {
-  const f = await fanOut<EvaluateResult>(ctx, 'evaluate', req, { kind: 'evaluate', dataset: req.dataset, expiresAt: 0 })
+  const f = await fanOut<EvaluateResult>(ctx, 'evaluate', req, {
+    kind: 'evaluate',
+    dataset: req.dataset,
+    dutyCycle: req.dutyCycle,
+    expiresAt: 0,
+  })
   const results = await Promise.all(
     f.ok.map(async ({ device, result }) => {
       const manifest = await manifestOf(ctx.models, modelOf(device, result.modelVersion))
@@ -82,19 +107,19 @@ export async function evaluate(ctx: RunbookContext, req: EvaluateRequest): Promi
   const mins = results.map((r) => r.minAccuracy).filter((m): m is number => m !== null)
   const minAccuracy = req.minAccuracy ?? (mins.length === 0 ? null : Math.max(...mins))
   const accuracy = samples === 0 ? null : correct / samples
-  const { fail, note } = commonReasons(f.base, req)
-  for (const r of results.filter((x) => !x.passed)) fail.push(`${r.deviceId}: accuracy ${r.accuracy} < minimum ${r.minAccuracy ?? '-'}`)
+  const reasons = commonReasons(f.base, req)
+  for (const r of results.filter((x) => !x.passed))
+    reasons.fail('VERDICT_ACCURACY_LOW', { accuracy: r.accuracy, minAccuracy: r.minAccuracy, samples: r.samples }, r.deviceId)
   if (accuracy !== null && minAccuracy !== null && accuracy < minAccuracy)
-    fail.push(`overall accuracy ${round(accuracy)} < minimum ${minAccuracy}`)
-  if (minAccuracy === null && results.length > 0) note.push('the model declares no minimum accuracy: reported, not judged')
+    reasons.fail('VERDICT_OVERALL_ACCURACY_LOW', { accuracy: round(accuracy), minAccuracy, samples })
+  if (minAccuracy === null && results.length > 0) reasons.note('VERDICT_NO_MIN_ACCURACY')
   return {
     ...f.base,
     dataset: req.dataset,
     minAccuracy,
     overall: { samples, correct, accuracy: round(accuracy) },
     results,
-    verdict: verdictOf(fail),
-    reasons: [...fail, ...note],
+    ...reasons.judgement(),
   }
 }
 
@@ -119,20 +144,26 @@ export interface ScenarioReport extends ReportBase {
  */
 export async function scenario(ctx: RunbookContext, req: ScenarioRequest): Promise<ScenarioReport> {
   const f = await fanOut<VerifyResult>(ctx, 'test', req, { kind: 'verify', suite: 'smoke', samples: 1, expiresAt: 0 })
+  const reasons = commonReasons(f.base, req)
   const results = await Promise.all(
     f.ok.map(async ({ device, result }) => {
       const model = modelOf(device, result.modelVersion)
       const manifest = await manifestOf(ctx.models, model)
       const golden = result.checks.find((c) => c.name === 'golden')
       const err = golden?.observed ?? null
-      const problems: string[] = []
-      if (manifest === null) problems.push(`the controller has no package for ${model ?? 'the active model'}`)
-      // The golden check also fails on latency alone; the scenario judges the outputs, and says when it was slow.
-      const slowOnly = golden?.passed === false && (golden.detail ?? '').startsWith('golden latency')
-      if (golden === undefined) problems.push('no golden check in the answer')
-      else if (!golden.passed && !slowOnly) problems.push(golden.detail ?? `golden outputs off by ${err ?? '?'}`)
-      if (manifest !== null && err !== null && err > manifest.tolerance) problems.push(`max error ${err} > tolerance ${manifest.tolerance}`)
-      if (device.model !== null && model !== device.model) problems.push(`answered with ${model ?? '?'} but reports ${device.model}`)
+      const own = new Reasons()
+      if (manifest === null) own.fail('VERDICT_NO_PACKAGE', { model: model ?? 'the active model' }, device.id)
+      const tolerance = manifest?.tolerance ?? null
+      // The golden check also fails on latency alone: the scenario judges outputs, and notes the slowness.
+      const slow = golden?.code === 'CHECK_GOLDEN_SLOW'
+      if (golden === undefined) own.fail('VERDICT_NO_GOLDEN_CHECK', {}, device.id)
+      else if (!golden.passed && !slow)
+        own.fail('VERDICT_GOLDEN_MISMATCH', { maxAbsError: err, tolerance, check: golden.code ?? null }, device.id)
+      else if (tolerance !== null && err !== null && err > tolerance)
+        own.fail('VERDICT_GOLDEN_MISMATCH', { maxAbsError: err, tolerance }, device.id)
+      if (slow) own.note('VERDICT_GOLDEN_SLOW', golden.values ?? {}, device.id)
+      if (device.model !== null && model !== device.model)
+        own.fail('VERDICT_MODEL_MISMATCH', { answered: model ?? '-', reported: device.model }, device.id)
       return {
         deviceId: device.id,
         hardware: device.hardware,
@@ -140,15 +171,12 @@ export async function scenario(ctx: RunbookContext, req: ScenarioRequest): Promi
         goldenChecked: golden !== undefined,
         goldenVectors: manifest?.golden.length ?? null,
         maxAbsError: err,
-        passed: problems.length === 0,
-        detail:
-          problems.length > 0
-            ? problems.join('; ')
-            : `golden vectors within ${manifest?.tolerance ?? '?'}${slowOnly ? ` (slow: ${golden.detail ?? ''})` : ''}`,
+        passed: own.verdict === 'pass',
+        detail: own.list.length > 0 ? own.list.map((r) => r.text).join('; ') : `golden vectors within ${manifest?.tolerance ?? '?'}`,
+        own,
       }
     }),
   )
-  const { fail, note } = commonReasons(f.base, req)
-  for (const r of results.filter((x) => !x.passed)) fail.push(`${r.deviceId}: ${r.detail}`)
-  return { ...f.base, scenario: req.scenario, results, verdict: verdictOf(fail), reasons: [...fail, ...note] }
+  for (const r of results) reasons.add(r.own.list)
+  return { ...f.base, scenario: req.scenario, results: results.map(({ own: _own, ...r }) => r), ...reasons.judgement() }
 }

@@ -44,6 +44,16 @@ export async function fanOut<R extends CommandResult>(
     timeoutMs: req.timeoutMs,
     offline: offlineIds(devices),
     onAnswer: (a, done, total) => ctx.emit?.({ type: 'progress', deviceId: a.deviceId, status: a.status, done, total }),
+    onPart: (deviceId, result) => {
+      const samples =
+        result.kind === 'profile'
+          ? (result.latencyMs ?? result.quantiles)?.samples
+          : result.kind === 'evaluate'
+            ? result.samples
+            : undefined
+      if (samples !== undefined)
+        ctx.emit?.({ type: 'partial', deviceId, elapsedMs: result.kind === 'profile' ? (result.elapsedMs ?? 0) : 0, samples })
+    },
     ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
   })
   const byId = new Map(devices.map((d) => [d.id, d]))

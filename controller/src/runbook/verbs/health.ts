@@ -1,4 +1,5 @@
-import { commonReasons, verdictOf, type ReportBase } from '../report.js'
+import { reason, type Reason } from '@liquid-edge/protocol'
+import { commonReasons, type ReportBase } from '../report.js'
 import type { HealthRequest } from '../requests.js'
 import { resolveTarget } from '../target.js'
 import { round } from '../stats.js'
@@ -16,7 +17,8 @@ export interface DeviceHealth {
   errorRate: number | null
   temperatureC: number | null
   memoryShare: number | null
-  problems: string[]
+  /** What is wrong with the device, as reason codes (`HEALTH_`) with their figures. */
+  problems: Reason[]
 }
 
 export interface HealthReport extends ReportBase {
@@ -40,20 +42,29 @@ function count(values: readonly (string | null)[]): Record<string, number> {
 export async function health(ctx: RunbookContext, req: HealthRequest): Promise<HealthReport> {
   const startedAt = ctx.clock.now()
   const devices = await resolveTarget(ctx.registry, ctx.live, req.target)
+  const recent = await ctx.telemetry.devices(
+    devices.map((d) => d.id),
+    req.windowMs,
+  )
   const now = ctx.clock.now()
   const results: DeviceHealth[] = devices.map((d) => {
-    const t = ctx.telemetry.device(d.id, req.windowMs)
+    const t = recent.get(d.id)
     const age = d.lastSeenAt === null ? null : Math.max(0, now - d.lastSeenAt)
     const state = d.online === false ? 'offline' : d.online === null ? 'unknown' : age !== null && age > req.staleMs ? 'stale' : 'online'
-    const problems: string[] = []
-    if (state !== 'online') problems.push(state === 'stale' ? `not heard from for ${Math.round((age ?? 0) / 1000)} s` : state)
+    const problems: Reason[] = []
+    const problem = (code: Parameters<typeof reason>[0], values: Parameters<typeof reason>[2] = {}): void => {
+      problems.push(reason(code, 'fail', values, d.id))
+    }
+    if (state === 'offline') problem('HEALTH_OFFLINE')
+    if (state === 'unknown') problem('HEALTH_UNKNOWN')
+    if (state === 'stale') problem('HEALTH_STALE', { ageS: Math.round((age ?? 0) / 1000) })
     if (t?.errorRate != null && t.errorRate > req.maxErrorRate)
-      problems.push(`error rate ${round(t.errorRate * 100, 1)}% > ${req.maxErrorRate * 100}%`)
+      problem('HEALTH_ERROR_RATE', { errorRatePct: round(t.errorRate * 100, 1), maxPct: req.maxErrorRate * 100 })
     if (t?.temperatureC != null && t.temperatureC > req.maxTemperatureC)
-      problems.push(`temperature ${t.temperatureC} °C > ${req.maxTemperatureC} °C`)
+      problem('HEALTH_TEMPERATURE', { temperatureC: t.temperatureC, maxC: req.maxTemperatureC })
     if (t?.memoryShare != null && t.memoryShare > req.maxMemoryShare)
-      problems.push(`memory ${round(t.memoryShare * 100, 1)}% > ${req.maxMemoryShare * 100}%`)
-    if (d.phase === 'failed' || d.phase === 'reverted') problems.push(`phase ${d.phase}`)
+      problem('HEALTH_MEMORY', { memoryPct: round(t.memoryShare * 100, 1), maxPct: req.maxMemoryShare * 100 })
+    if (d.phase === 'failed' || d.phase === 'reverted') problem('HEALTH_PHASE', { phase: d.phase })
     ctx.emit?.({ type: 'progress', deviceId: d.id, status: problems.length === 0 ? 'ok' : 'error', done: 0, total: devices.length })
     return {
       deviceId: d.id,
@@ -84,23 +95,18 @@ export async function health(ctx: RunbookContext, req: HealthRequest): Promise<H
     errors: [],
     partial: unreachable.length > 0,
   }
-  const { fail, note } = commonReasons(base, req)
+  const reasons = commonReasons(base, req)
+  // Offline, unknown and stale devices are counted as unreachable above; the rest of each device's problems fail here.
+  const REACHABILITY = new Set(['HEALTH_OFFLINE', 'HEALTH_UNKNOWN', 'HEALTH_STALE'])
   for (const r of results) {
-    const own = r.problems.filter((p) => !['offline', 'unknown'].includes(p) && !p.startsWith('not heard'))
-    if (own.length > 0) fail.push(`${r.deviceId}: ${own.join(', ')}`)
+    const own = r.problems.filter((p) => !REACHABILITY.has(p.code))
+    if (own.length > 0)
+      reasons.fail('VERDICT_HEALTH_PROBLEMS', { codes: own.map((p) => p.code), details: own.map((p) => p.text) }, r.deviceId)
   }
   const silent = results.filter((r) => r.state === 'online' && r.inferences === null).map((r) => r.deviceId)
-  if (silent.length > 0)
-    note.push(
-      `no telemetry in the window from ${silent.join(', ')}: error rate, temperature and memory unknown (not counted as healthy figures)`,
-    )
+  if (silent.length > 0) reasons.note('VERDICT_SILENT', { list: silent })
   const models = count(results.map((r) => r.model))
-  if (Object.keys(models).length > 1)
-    note.push(
-      `version mix: ${Object.entries(models)
-        .map(([m, n]) => `${m} ×${n}`)
-        .join(', ')}`,
-    )
+  if (Object.keys(models).length > 1) reasons.note('VERDICT_VERSION_MIX', { list: Object.entries(models).map(([m, n]) => `${m} ×${n}`) })
   return {
     ...base,
     online: results.filter((r) => r.state === 'online').length,
@@ -108,7 +114,6 @@ export async function health(ctx: RunbookContext, req: HealthRequest): Promise<H
     stale: results.filter((r) => r.state === 'stale').length,
     versions: { models, agents: count(results.map((r) => r.agentVersion)) },
     results,
-    verdict: verdictOf(fail),
-    reasons: [...fail, ...note],
+    ...reasons.judgement(),
   }
 }

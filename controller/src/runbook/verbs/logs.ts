@@ -1,5 +1,5 @@
 import type { CommandResult } from '@liquid-edge/protocol'
-import { commonReasons, verdictOf, type ReportBase } from '../report.js'
+import { commonReasons, type ReportBase } from '../report.js'
 import type { LogsRequest } from '../requests.js'
 import { offlineIds, resolveTarget } from '../target.js'
 import { baseReport } from '../report.js'
@@ -40,6 +40,5 @@ export async function logs(ctx: RunbookContext, req: LogsRequest): Promise<LogsR
   })
   for (const a of run.answers) if (a.result !== null) push(a.deviceId, a.result)
   const base = baseReport('logs', req.target, devices, run, startedAt, ctx.clock.now())
-  const { fail, note } = commonReasons(base, req)
-  return { ...base, lines, verdict: verdictOf(fail), reasons: [...fail, ...note] }
+  return { ...base, lines, ...commonReasons(base, req).judgement() }
 }

@@ -1,5 +1,5 @@
-import type { CommandResult } from '@liquid-edge/protocol'
-import { commonReasons, verdictOf, type ReportBase } from '../report.js'
+import { budgetFor, MEASURE_MAX_RATE_PER_S, type CommandResult } from '@liquid-edge/protocol'
+import { commonReasons, type Reasons, type ReportBase } from '../report.js'
 import type { ProfileRequest } from '../requests.js'
 import { groupBy, median, outliers, quantile, round } from '../stats.js'
 import { fanOut, manifestOf, modelOf, type RunbookContext } from './context.js'
@@ -20,7 +20,10 @@ export interface DeviceProfile {
   hardware: string
   model: string | null
   quantiles: Quantiles | null
+  /** The budget of the device's hardware class under its model (latency threshold, ms, or energy budget, mW). */
   budget: number | null
+  /** Whose budget: the hardware class the model lists, or `default` (the model's own). */
+  budgetClass: string | null
   overBudget: boolean
 }
 
@@ -58,6 +61,7 @@ export interface ProfileReport extends ReportBase {
   unit: string
   fleet: Quantiles | null
   byHardware: { hardware: string; devices: number; quantiles: Quantiles | null }[]
+  /** Devices far from the median of their own hardware class. */
   outliers: { deviceId: string; hardware: string; value: number; median: number }[]
   results: DeviceProfile[]
 }
@@ -67,7 +71,7 @@ export function keyValue(metric: 'latency' | 'energy', q: Quantiles): number {
   return metric === 'latency' ? q.p95 : q.mean
 }
 
-/** Profile results to per-device rows (with the model's budget), fleet quantiles, per-hardware groups and outliers. */
+/** Profile results to per-device rows (with their class's budget), fleet quantiles, per-hardware groups and outliers within each class. */
 export async function profileRows(
   ctx: RunbookContext,
   metric: 'latency' | 'energy',
@@ -77,7 +81,8 @@ export async function profileRows(
     ok.map(async ({ device, result }) => {
       const model = modelOf(device, result.modelVersion)
       const m = await manifestOf(ctx.models, model)
-      const budget = m === null ? null : metric === 'latency' ? m.latencyThresholdMs : m.energyBudgetMw
+      const b = m === null ? null : budgetFor(m, device.hardware)
+      const budget = b === null ? null : metric === 'latency' ? b.latencyThresholdMs : b.energyBudgetMw
       const q = result.quantiles
       return {
         deviceId: device.id,
@@ -85,56 +90,89 @@ export async function profileRows(
         model,
         quantiles: q,
         budget,
+        budgetClass: b?.hardwareClass ?? null,
         overBudget: q !== null && budget !== null && keyValue(metric, q) > budget,
       }
     }),
   )
   const measured = results.filter((r): r is DeviceProfile & { quantiles: Quantiles } => r.quantiles !== null)
+  const classes = [...groupBy(measured, (r) => r.hardware)]
   return {
     results,
     fleet: fleetQuantiles(measured.map((r) => r.quantiles)),
-    byHardware: [...groupBy(measured, (r) => r.hardware)].map(([hardware, list]) => ({
+    byHardware: classes.map(([hardware, list]) => ({
       hardware,
       devices: list.length,
       quantiles: fleetQuantiles(list.map((r) => r.quantiles)),
     })),
-    outliers: outliers(measured, (r) => keyValue(metric, r.quantiles)).map((o) => ({
-      deviceId: o.item.deviceId,
-      hardware: o.item.hardware,
-      value: round(o.value) ?? 0,
-      median: round(o.median) ?? 0,
-    })),
+    // An STM32 is not an outlier for being slower than an x86: each device is compared with its own class.
+    outliers: classes.flatMap(([, list]) =>
+      outliers(list, (r) => keyValue(metric, r.quantiles)).map((o) => ({
+        deviceId: o.item.deviceId,
+        hardware: o.item.hardware,
+        value: round(o.value) ?? 0,
+        median: round(o.median) ?? 0,
+      })),
+    ),
+  }
+}
+
+/** The least time a device needs for a measurement: its duration, or its samples at the protocol's rate cap. */
+export function measureMs(until: { samples?: number; durationMs?: number }): number {
+  return until.durationMs ?? ((until.samples ?? 0) * 1000) / MEASURE_MAX_RATE_PER_S
+}
+
+function valueOf(metric: 'latency' | 'energy', r: DeviceProfile): number | null {
+  return r.quantiles === null ? null : round(keyValue(metric, r.quantiles))
+}
+
+/**
+ * Power over the energy budget, once per hardware class and budget: always the case when a device infers
+ * back to back under a budget that averages its workload, so reported, never judged.
+ */
+function notePower(reasons: Reasons, results: readonly DeviceProfile[]): void {
+  for (const list of groupBy(results, (x) => `${x.hardware}|${x.budget ?? ''}`).values()) {
+    const over = list.filter((x) => x.overBudget)
+    const first = over[0]
+    if (first === undefined) continue
+    const value = Math.max(...over.map((x) => valueOf('energy', x) ?? 0))
+    reasons.note('VERDICT_POWER_BACK_TO_BACK', {
+      count: over.length,
+      devices: list.length,
+      hardware: first.hardware,
+      value,
+      budget: first.budget,
+    })
   }
 }
 
 /** `profile`: latency or energy by duration or samples → fleet quantiles, per-hardware breakdown, outliers, budgets. */
 export async function profile(ctx: RunbookContext, req: ProfileRequest): Promise<ProfileReport> {
   const until = req.samples !== undefined ? { samples: req.samples } : { durationMs: req.durationMs ?? 10_000 }
-  const timeoutMs = Math.max(req.timeoutMs, (until.durationMs ?? 0) + 10_000)
+  const timeoutMs = Math.max(req.timeoutMs, measureMs(until) + 10_000)
   const f = await fanOut<ProfileResult>(
     ctx,
     'profile',
     { ...req, timeoutMs },
-    { kind: 'profile', metric: req.metric, ...until, expiresAt: 0 },
+    { kind: 'profile', metric: req.metric, ...until, dutyCycle: req.dutyCycle, expiresAt: 0 },
   )
   const rows = await profileRows(ctx, req.metric, f.ok)
-  const { fail, note } = commonReasons(f.base, req)
-  // Latency is judged against the model's threshold. Power is only reported against the energy budget:
-  // a profile runs inferences back to back, while the budget is an average at the model's assumed rate.
-  for (const r of rows.results.filter((x) => x.overBudget)) {
-    const value = r.quantiles === null ? '-' : round(keyValue(req.metric, r.quantiles))
-    if (req.metric === 'latency') fail.push(`${r.deviceId}: p95 latency ${value} ms over the model's ${r.budget ?? '-'} ms threshold`)
-    else note.push(`${r.deviceId}: ${value} mW while inferring back to back (the model's budget is ${r.budget ?? '-'} mW on average)`)
+  const reasons = commonReasons(f.base, req)
+  // Latency is judged against the threshold of the device's class. Power is only reported against the energy
+  // budget, once per class: a profile runs inferences back to back, while the budget is an average at the workload.
+  for (const r of rows.results.filter((x) => x.overBudget && req.metric === 'latency')) {
+    const values = { value: valueOf(req.metric, r), budget: r.budget, hardware: r.hardware, budgetClass: r.budgetClass }
+    reasons.fail('VERDICT_LATENCY_OVER_BUDGET', values, r.deviceId)
   }
+  if (req.metric === 'energy') notePower(reasons, rows.results)
   const unmeasured = rows.results.filter((r) => r.quantiles === null).map((r) => r.deviceId)
-  if (unmeasured.length > 0) note.push(`no ${req.metric} measurement from ${unmeasured.join(', ')} (no sensor)`)
-  for (const o of rows.outliers) note.push(`outlier: ${o.deviceId} (${o.hardware}) ${o.value} vs median ${o.median}`)
+  if (unmeasured.length > 0) reasons.note('VERDICT_NOT_MEASURED', { metric: req.metric, list: unmeasured })
+  for (const o of rows.outliers) reasons.note('VERDICT_OUTLIER', { hardware: o.hardware, value: o.value, median: o.median }, o.deviceId)
   return {
     ...f.base,
     metric: req.metric,
     unit: req.metric === 'latency' ? 'ms' : 'mW',
     ...rows,
-    verdict: verdictOf(fail),
-    reasons: [...fail, ...note],
+    ...reasons.judgement(),
   }
 }

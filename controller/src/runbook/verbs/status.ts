@@ -1,6 +1,6 @@
 import * as z from 'zod'
 import type { CommandResult } from '@liquid-edge/protocol'
-import { commonReasons, verdictOf, type ReportBase } from '../report.js'
+import { commonReasons, type ReportBase } from '../report.js'
 import { round } from '../stats.js'
 import { fanOut, type RunbookContext } from './context.js'
 
@@ -34,9 +34,9 @@ export async function status(ctx: RunbookContext, req: StatusRequest): Promise<S
           : null
     return { deviceId: device.id, hardware: device.hardware, freeShare: round(free), ...rest }
   })
-  const { fail, note } = commonReasons(f.base, req)
+  const reasons = commonReasons(f.base, req)
   for (const r of results)
     if (r.freeShare !== null && r.freeShare < req.minFreeShare)
-      fail.push(`${r.deviceId}: only ${round(r.freeShare * 100, 1)}% ${req.metric} free`)
-  return { ...f.base, metric: req.metric, results, verdict: verdictOf(fail), reasons: [...fail, ...note] }
+      reasons.fail('VERDICT_LOW_FREE', { freePct: round(r.freeShare * 100, 1), metric: req.metric }, r.deviceId)
+  return { ...f.base, metric: req.metric, results, ...reasons.judgement() }
 }
