@@ -11,15 +11,8 @@ import { Agent as HttpAgent, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import hdr from 'hdr-histogram-js'
-import {
-  createAgent,
-  createMemoryStateStore,
-  LogHistogram,
-  type Agent,
-  type AgentTransport,
-  type TransportHandlers,
-} from '@liquid-edge/agent'
-import { createCodec, deviceMessage } from '@liquid-edge/protocol'
+import { createAgent, createMemoryStateStore, type Agent, type AgentTransport, type TransportHandlers } from '@liquid-edge/agent'
+import { addLatency, createCodec, deviceMessage, emptyLatency, latencyQuantile } from '@liquid-edge/protocol'
 import { FakeDriver, buildFakePackage, publisherKeyPair, startArtifactServer } from '@liquid-edge/test/harness'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
@@ -82,7 +75,7 @@ interface Figures {
 /** Run `fn` sequentially for `seconds`, timing every call. */
 async function loop(fn: () => Promise<unknown>, seconds: number): Promise<Figures> {
   for (let i = 0; i < 5000; i++) await fn() // warm-up
-  const h = new LogHistogram()
+  const h = emptyLatency()
   const end = performance.now() + seconds * 1000
   let n = 0
   const start = performance.now()
@@ -90,12 +83,12 @@ async function loop(fn: () => Promise<unknown>, seconds: number): Promise<Figure
     for (let i = 0; i < 256; i++) {
       const t0 = performance.now()
       await fn()
-      h.record(performance.now() - t0)
+      addLatency(h, performance.now() - t0)
     }
     n += 256
   }
   const elapsed = (performance.now() - start) / 1000
-  return { perSecond: n / elapsed, p50us: h.quantile(0.5) * 1000, p99us: h.quantile(0.99) * 1000 }
+  return { perSecond: n / elapsed, p50us: (latencyQuantile(h, 0.5) ?? 0) * 1000, p99us: (latencyQuantile(h, 0.99) ?? 0) * 1000 }
 }
 
 /** POST /inference with `concurrency` keep-alive connections for `seconds`. */
@@ -126,7 +119,7 @@ async function httpLoad(url: string, seconds: number, concurrency: number): Prom
       req.end(body)
     })
   for (let i = 0; i < 500; i++) await once()
-  const h = new LogHistogram()
+  const h = emptyLatency()
   let n = 0
   const start = performance.now()
   const end = start + seconds * 1000
@@ -135,13 +128,17 @@ async function httpLoad(url: string, seconds: number, concurrency: number): Prom
       while (performance.now() < end) {
         const t0 = performance.now()
         await once()
-        h.record(performance.now() - t0)
+        addLatency(h, performance.now() - t0)
         n++
       }
     }),
   )
   keepAlive.destroy()
-  return { perSecond: n / ((performance.now() - start) / 1000), p50us: h.quantile(0.5) * 1000, p99us: h.quantile(0.99) * 1000 }
+  return {
+    perSecond: n / ((performance.now() - start) / 1000),
+    p50us: (latencyQuantile(h, 0.5) ?? 0) * 1000,
+    p99us: (latencyQuantile(h, 0.99) ?? 0) * 1000,
+  }
 }
 
 const fmt = (f: Figures) =>
@@ -204,7 +201,8 @@ console.log(
 )
 for (const a of fleet) await a.close()
 
-// Histogram memory: the agent's LogHistogram vs hdr-histogram-js, 1,000 instances each.
+// Histogram memory: the agent's latency accumulator (protocol statistics module, 100 samples of a
+// realistic spread recorded) vs hdr-histogram-js, 1,000 instances each.
 const measure = (make: () => unknown) => {
   global.gc?.()
   const m0 = process.memoryUsage()
@@ -213,10 +211,14 @@ const measure = (make: () => unknown) => {
   const bytes = m1.heapUsed - m0.heapUsed + (m1.arrayBuffers - m0.arrayBuffers)
   return { bytes: bytes / keep.length }
 }
-const log = measure(() => new LogHistogram())
+const log = measure(() => {
+  const acc = emptyLatency()
+  for (let i = 0; i < 100; i++) addLatency(acc, 2 + ((i * 37) % 100) / 50)
+  return acc
+})
 const hdrH = measure(() => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 2 }))
 console.log(
-  `histogram memory: LogHistogram ${(log.bytes / 1024).toFixed(1)} KB, hdr-histogram-js (2 digits) ${(hdrH.bytes / 1024).toFixed(1)} KB per instance (${(hdrH.bytes / log.bytes).toFixed(1)}x)`,
+  `histogram memory: latency accumulator ${(log.bytes / 1024).toFixed(1)} KB, hdr-histogram-js (2 digits) ${(hdrH.bytes / 1024).toFixed(1)} KB per instance (${(hdrH.bytes / log.bytes).toFixed(1)}x)`,
 )
 
 await artifacts.close()

@@ -1,12 +1,16 @@
 /**
  * Broker throughput, in one run: our broker with every hook on (auth, ACL, validation, rate
  * limit, and the NATS bridge) beside bare aedes and the machine's Mosquitto (127.0.0.1:1883).
- * QoS 0 and QoS 1 publish throughput (1 publisher → 1 subscriber) and fan-out to 100 and 1,000
- * subscribers; ratios against bare aedes are printed. Goal: hooks cost ≤ 15% of bare aedes.
+ * QoS 0 from 100 devices to 1 subscriber (the fleet's shape: many devices, one controller),
+ * QoS 0 and QoS 1 from 1 publisher to 1 subscriber, and fan-out to 100 and 1,000 subscribers;
+ * min / median / max of 3 rounds, and the median's ratio against bare aedes measured in the same
+ * run. Goal: hooks cost ≤ 15% of bare aedes (≥ 0.85×).
  * Each broker runs in a process of its own: besides deliveries per second (sensitive to whatever
  * else the machine runs), the broker process' CPU time per delivered message is read from /proc,
  * which is the steadier measure of what the hooks cost.
  * `npm run bench broker` (NATS at NATS_URL or 127.0.0.1:4222 for the bridge row; skipped if down).
+ * BENCH_BROKER_ONLY=<substring> runs only the scenarios whose label contains it;
+ * BENCH_BROKER_CPU_PROF=<dir> writes a V8 CPU profile of each broker process there (node --cpu-prof).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -21,6 +25,8 @@ const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
 const MOSQUITTO_URL = process.env.MOSQUITTO_URL ?? 'mqtt://127.0.0.1:1883'
 const ROUNDS = 3
 const QOS0_MESSAGES = 8_000
+/** Devices publishing at once in the many → 1 scenario, each on its own telemetry topic. */
+const DEVICES = 100
 const QOS1_MESSAGES = 4_000
 const QOS1_WINDOW = 100
 const FANOUT = [
@@ -33,7 +39,6 @@ interface Target {
   url: string
   /** The broker process, for its CPU time (undefined when not readable). */
   pid: number | undefined
-  topic: string
   /** Options for a client of the given role and index. */
   client(role: 'pub' | 'sub', index: number): Promise<IClientOptions>
   close(): Promise<void>
@@ -42,14 +47,16 @@ interface Target {
 const tag = crypto.randomUUID().slice(0, 8)
 const root = `bench-${tag}/v1`
 const topics = createTopics(root)
-const DEVICE = `bench-dev-${tag}`
-const TOPIC = topics.telemetry(DEVICE)
+const DEVICE_PREFIX = `bench-dev-${tag}-`
+const deviceId = (i: number): string => `${DEVICE_PREFIX}${i}`
+/** What the single subscriber of the many → 1 scenario subscribes to (a consumer may read every device's telemetry). */
+const ALL_TELEMETRY = topics.allDevices('telemetry')
 
-function payloads(n: number): Buffer[] {
+function payloads(device: string, n: number): Buffer[] {
   return Array.from({ length: n }, (_, seq) =>
     Buffer.from(
       encode(
-        deviceMessage('telemetry', DEVICE, {
+        deviceMessage('telemetry', device, {
           seq,
           windowStart: 1_700_000_000_000 + seq * 1000,
           windowMs: 1000,
@@ -77,7 +84,6 @@ async function connectAll(target: Target, role: 'pub' | 'sub', count: number): P
   return clients
 }
 
-/** Publish `messages` once and wait until every subscriber has them all; deliveries per second. */
 /** CPU time (user + system) of process `pid` in ms, from /proc (clock ticks of 10 ms). */
 function cpuMs(pid: number | undefined): number {
   if (pid === undefined) return Number.NaN
@@ -90,74 +96,115 @@ function cpuMs(pid: number | undefined): number {
   }
 }
 
-interface Result {
+interface Round {
+  /** Deliveries per second. */
   rate: number
-  /** Broker CPU µs per delivered message. */
-  cpuUs: number
-  /** Raw figures, to average CPU over all rounds (/proc counts in 10 ms ticks). */
+  /** Broker CPU ms spent in the round (/proc counts in 10 ms ticks). */
   cpuMs: number
   delivered: number
 }
 
-async function round(pub: MqttClient, subs: MqttClient[], target: Target, qos: 0 | 1, messages: Buffer[]): Promise<Result> {
-  const topic = target.topic
+interface Result {
+  /** Deliveries per second of each round, ascending. */
+  rates: number[]
+  /** Broker CPU µs per delivered message, over all rounds. */
+  cpuUs: number
+}
+
+interface Scenario {
+  label: string
+  qos: 0 | 1
+  /** Publishers; publisher i speaks for device i on its own telemetry topic. */
+  publishers: number
+  subscribers: number
+  /** Messages each publisher sends per round. */
+  messages: number
+}
+
+/** The payloads publisher `i` sends, built once (valid telemetry of its own device). */
+const payloadCache = new Map<number, Buffer[]>()
+function payloadsOf(i: number, n: number): Buffer[] {
+  let cached = payloadCache.get(i)
+  if (cached === undefined || cached.length < n) {
+    cached = payloads(deviceId(i), n)
+    payloadCache.set(i, cached)
+  }
+  return cached.slice(0, n)
+}
+
+/** Publish one round and wait until every subscriber has every message (or 30 s passed). */
+async function round(pubs: MqttClient[], subs: MqttClient[], target: Target, s: Scenario): Promise<Round> {
   const cpuBefore = cpuMs(target.pid)
-  const expected = subs.length * messages.length
+  const expected = subs.length * pubs.length * s.messages
+  const sent = pubs.map((_, i) => payloadsOf(i, s.messages))
   let received = 0
   let finish: () => void = () => undefined
   const done = new Promise<void>((resolve) => (finish = resolve))
   const onMessage = () => {
     if (++received === expected) finish()
   }
-  for (const s of subs) s.on('message', onMessage)
+  for (const sub of subs) sub.on('message', onMessage)
   const started = performance.now()
-  if (qos === 0) {
-    for (const [i, m] of messages.entries()) {
-      pub.publish(topic, m, { qos: 0 })
-      if (i % 500 === 499) await new Promise((resolve) => setImmediate(resolve))
+  if (s.qos === 0) {
+    // Publishers take turns, one message each, yielding every 500 so the sockets drain.
+    let n = 0
+    for (let m = 0; m < s.messages; m++) {
+      for (const [i, pub] of pubs.entries()) {
+        pub.publish(topics.telemetry(deviceId(i)), sent[i]?.[m] ?? Buffer.alloc(0), { qos: 0 })
+        if (++n % 500 === 0) await new Promise((resolve) => setImmediate(resolve))
+      }
     }
   } else {
-    let next = 0
-    const worker = async () => {
-      while (next < messages.length) await pub.publishAsync(topic, messages[next++] ?? Buffer.alloc(0), { qos: 1 })
-    }
-    await Promise.all(Array.from({ length: QOS1_WINDOW }, worker))
+    await Promise.all(
+      pubs.map(async (pub, i) => {
+        let next = 0
+        const worker = async () => {
+          while (next < s.messages) await pub.publishAsync(topics.telemetry(deviceId(i)), sent[i]?.[next++] ?? Buffer.alloc(0), { qos: 1 })
+        }
+        await Promise.all(Array.from({ length: QOS1_WINDOW }, worker))
+      }),
+    )
   }
   let timer: NodeJS.Timeout | undefined
   await Promise.race([done, new Promise((resolve) => (timer = setTimeout(resolve, 30_000)))])
   clearTimeout(timer)
   const seconds = (performance.now() - started) / 1000
   const cpu = cpuMs(target.pid) - cpuBefore
-  for (const s of subs) s.off('message', onMessage)
-  if (received < expected) console.log(`  ! ${received}/${expected} delivered before the deadline`)
-  return { rate: received / seconds, cpuUs: (cpu * 1000) / Math.max(1, received), cpuMs: cpu, delivered: received }
+  for (const sub of subs) sub.off('message', onMessage)
+  if (received < expected) console.log(`  ! ${target.name}: ${received}/${expected} delivered before the deadline`)
+  return { rate: received / seconds, cpuMs: cpu, delivered: received }
 }
 
-/** Best of ROUNDS rounds (the machine is shared: the best round is the least disturbed one). */
-async function run(target: Target, qos: 0 | 1, subscribers: number, messages: Buffer[]): Promise<Result> {
-  const subs = await connectAll(target, 'sub', subscribers)
-  await Promise.all(subs.map((s) => s.subscribeAsync(target.topic, { qos })))
-  const [pub] = await connectAll(target, 'pub', 1)
-  if (pub === undefined) throw new Error('no publisher')
-  const best: Result = { rate: 0, cpuUs: 0, cpuMs: 0, delivered: 0 }
-  for (let r = 0; r < ROUNDS; r++) {
-    const result = await round(pub, subs, target, qos, messages)
-    best.rate = Math.max(best.rate, result.rate)
-    best.cpuMs += result.cpuMs
-    best.delivered += result.delivered
-  }
-  best.cpuUs = (best.cpuMs * 1000) / Math.max(1, best.delivered)
-  await Promise.all([...subs, pub].map((c) => c.endAsync(true)))
-  return best
+/** ROUNDS rounds of scenario `s` against `target`, over one set of connections. */
+async function run(target: Target, s: Scenario): Promise<Result> {
+  const subs = await connectAll(target, 'sub', s.subscribers)
+  const filter = s.publishers === 1 ? topics.telemetry(deviceId(0)) : ALL_TELEMETRY
+  await Promise.all(subs.map((sub) => sub.subscribeAsync(filter, { qos: s.qos })))
+  const pubs = await connectAll(target, 'pub', s.publishers)
+  const rounds: Round[] = []
+  for (let r = 0; r < ROUNDS; r++) rounds.push(await round(pubs, subs, target, s))
+  await Promise.all([...subs, ...pubs].map((c) => c.endAsync(true)))
+  const cpu = rounds.reduce((sum, r) => sum + r.cpuMs, 0)
+  const delivered = rounds.reduce((sum, r) => sum + r.delivered, 0)
+  return { rates: rounds.map((r) => r.rate).sort((a, b) => a - b), cpuUs: (cpu * 1000) / Math.max(1, delivered) }
 }
 
-const MAX_SUBSCRIBERS = Math.max(...FANOUT.map((f) => f.subscribers))
+const median = (sorted: number[]): number => sorted[Math.floor(sorted.length / 2)] ?? Number.NaN
 
-/** Start `bench/broker/server.ts` in a child process and wait for its port. */
-async function serverProcess(args: string[]): Promise<{ child: ChildProcess; port: number }> {
+/** Start `bench/broker/server.ts` in a child process and wait for its port; `label` names its CPU profile's directory. */
+async function serverProcess(label: string, args: string[]): Promise<{ child: ChildProcess; port: number }> {
+  const profile = process.env.BENCH_BROKER_CPU_PROF
   const child = spawn(
     process.execPath,
-    ['--conditions=@liquid-edge/source', '--import', 'tsx', join(import.meta.dirname, 'server.ts'), ...args],
+    [
+      // One directory per broker: the main thread's profile and the module loader thread's land there.
+      ...(profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(profile, label)}`]),
+      '--conditions=@liquid-edge/source',
+      '--import',
+      'tsx',
+      join(import.meta.dirname, 'server.ts'),
+      ...args,
+    ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
@@ -184,14 +231,22 @@ async function stopProcess(child: ChildProcess): Promise<void> {
 async function ours(name: string, bridge: boolean): Promise<Target> {
   const stream = `BENCH_${tag}_${bridge ? 'B' : 'N'}`
   const natsArgs = bridge ? [NATS_URL, stream, `bench${tag}`] : []
-  const { child, port } = await serverProcess(['ours', root, DEVICE, String(MAX_SUBSCRIBERS), ...natsArgs])
+  const subscribers = Math.max(...SCENARIOS.map((s) => s.subscribers))
+  const devices = Math.max(...SCENARIOS.map((s) => s.publishers))
+  const { child, port } = await serverProcess(bridge ? 'ours-bridge' : 'ours', [
+    'ours',
+    root,
+    DEVICE_PREFIX,
+    String(devices),
+    String(subscribers),
+    ...natsArgs,
+  ])
   const login = (id: string) => Promise.resolve({ clientId: id, username: id, password: `secret-${id}` })
   return {
     name,
     url: `mqtt://127.0.0.1:${port}`,
     pid: child.pid,
-    topic: TOPIC,
-    client: (role, i) => login(role === 'pub' ? DEVICE : `sub-${i}`),
+    client: (role, i) => login(role === 'pub' ? deviceId(i) : `sub-${i}`),
     async close() {
       await stopProcess(child)
       if (!bridge) return
@@ -203,12 +258,11 @@ async function ours(name: string, bridge: boolean): Promise<Target> {
 }
 
 async function bareAedes(): Promise<Target> {
-  const { child, port } = await serverProcess(['bare'])
+  const { child, port } = await serverProcess('bare', ['bare'])
   return {
     name: 'bare aedes',
     url: `mqtt://127.0.0.1:${port}`,
     pid: child.pid,
-    topic: TOPIC,
     client: (r, i) => Promise.resolve({ clientId: `${r}-${tag}-${i}` }),
     close: () => stopProcess(child),
   }
@@ -235,7 +289,6 @@ async function mosquitto(): Promise<Target | undefined> {
     name: 'mosquitto',
     url: MOSQUITTO_URL,
     pid: mosquittoPid(),
-    topic: TOPIC,
     client: (r, i) => Promise.resolve({ clientId: `${r}-${tag}-${i}` }),
     close: () => Promise.resolve(),
   }
@@ -250,38 +303,47 @@ async function natsUp(): Promise<boolean> {
   }
 }
 
-const q0 = payloads(QOS0_MESSAGES)
+const ONLY = process.env.BENCH_BROKER_ONLY
+const ALL_SCENARIOS: Scenario[] = [
+  { label: `QoS 0, ${DEVICES} → 1`, qos: 0, publishers: DEVICES, subscribers: 1, messages: QOS0_MESSAGES / DEVICES },
+  { label: 'QoS 0, 1 → 1', qos: 0, publishers: 1, subscribers: 1, messages: QOS0_MESSAGES },
+  { label: 'QoS 1, 1 → 1', qos: 1, publishers: 1, subscribers: 1, messages: QOS1_MESSAGES },
+  ...FANOUT.map((f) => ({
+    label: `QoS 0, fan-out 1 → ${f.subscribers}`,
+    qos: 0 as const,
+    publishers: 1,
+    subscribers: f.subscribers,
+    messages: f.messages,
+  })),
+]
+const SCENARIOS = ALL_SCENARIOS.filter((s) => ONLY === undefined || s.label.includes(ONLY))
+if (SCENARIOS.length === 0) throw new Error(`no scenario label contains '${ONLY ?? ''}'`)
+
 const targets: Target[] = [await bareAedes(), await ours('ours (all hooks)', false)]
 if (await natsUp()) targets.push(await ours('ours (all hooks + bridge)', true))
 else console.log(`NATS not reachable at ${NATS_URL}; the bridge row is skipped`)
 const mq = await mosquitto()
 if (mq !== undefined) targets.push(mq)
 
-const scenarios: { label: string; qos: 0 | 1; subscribers: number; messages: Buffer[] }[] = [
-  { label: 'QoS 0, 1 → 1', qos: 0, subscribers: 1, messages: q0 },
-  { label: 'QoS 1, 1 → 1', qos: 1, subscribers: 1, messages: q0.slice(0, QOS1_MESSAGES) },
-  ...FANOUT.map((f) => ({
-    label: `QoS 0, fan-out 1 → ${f.subscribers}`,
-    qos: 0 as const,
-    subscribers: f.subscribers,
-    messages: q0.slice(0, f.messages),
-  })),
-]
-
 console.log(
-  `payload ${q0[0]?.length ?? 0} B (valid telemetry); deliveries per second (best of ${ROUNDS} rounds) and broker CPU per delivery (mean of the rounds); × = vs bare aedes\n`,
+  `payload ${payloadsOf(0, 1)[0]?.length ?? 0} B (valid telemetry); deliveries per second, min / median / max of ${ROUNDS} rounds, ` +
+    `and broker CPU per delivery over the rounds; × = median (or CPU) vs bare aedes in this run\n`,
 )
 const started = performance.now()
 const warmUp = targets[0]
-if (warmUp !== undefined) await run(warmUp, 0, 1, q0.slice(0, 2000)) // JIT warm-up of the client side, not measured
-for (const s of scenarios) {
+// JIT warm-up of the client side, not measured.
+if (warmUp !== undefined) await run(warmUp, { label: 'warm-up', qos: 0, publishers: 1, subscribers: 1, messages: 2000 })
+const k = (rate: number): string => `${(rate / 1000).toFixed(1)}k`
+for (const s of SCENARIOS) {
   const results: [string, Result][] = []
-  for (const t of targets) results.push([t.name, await run(t, s.qos, s.subscribers, s.messages)])
-  const base = results[0]?.[1] ?? { rate: 1, cpuUs: 1, cpuMs: 0, delivered: 0 }
+  for (const t of targets) results.push([t.name, await run(t, s)])
+  const base = results[0]?.[1] ?? { rates: [1], cpuUs: 1 }
   console.log(s.label)
   for (const [name, r] of results) {
+    const [min = 0, max = 0] = [r.rates[0], r.rates[r.rates.length - 1]]
+    const rates = `${k(min)} / ${k(median(r.rates))} / ${k(max)} msg/s`.padStart(28)
     const cpu = Number.isFinite(r.cpuUs) ? `${r.cpuUs.toFixed(1).padStart(6)} µs CPU/msg (×${(r.cpuUs / base.cpuUs).toFixed(2)})` : ''
-    console.log(`  ${name.padEnd(26)} ${Math.round(r.rate).toString().padStart(7)} msg/s (×${(r.rate / base.rate).toFixed(2)})   ${cpu}`)
+    console.log(`  ${name.padEnd(26)} ${rates} (×${(median(r.rates) / median(base.rates)).toFixed(2)})   ${cpu}`)
   }
 }
 for (const t of targets) await t.close()

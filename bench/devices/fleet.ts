@@ -8,7 +8,8 @@ import { join } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import mqtt, { type MqttClient } from 'mqtt'
-import { createSimulatedFleet, fleetDeviceIds, generateSigningKeys } from '@liquid-edge/devices'
+import { createSimulatedFleet, fleetDeviceIds } from '@liquid-edge/devices'
+import { generateSigningKeys } from '@liquid-edge/package'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
@@ -81,9 +82,13 @@ async function bareClients(url: string, n: number, root: string, steadyMs: numbe
   }
   const connectMs = performance.now() - t0
   const payload = JSON.stringify({ v: 1, type: 'telemetry', body: { seq: 0, pad: 'x'.repeat(220) } })
-  const timers = clients.map((c, i) =>
-    setTimeout(() => setInterval(() => c.publish(`${root}/devices/${ids[i] ?? ''}/telemetry`, payload), 1000), (i * 1000) / n),
-  )
+  // Each client's interval starts at its own offset; both timers are kept so that every one is
+  // cleared (an interval left running keeps the process alive after the bench).
+  const timers: NodeJS.Timeout[] = []
+  clients.forEach((c, i) => {
+    const topic = `${root}/devices/${ids[i] ?? ''}/telemetry`
+    timers.push(setTimeout(() => timers.push(setInterval(() => c.publish(topic, payload), 1000)), (i * 1000) / n))
+  })
   await new Promise((r) => setTimeout(r, 1500))
   const cpu = await cpuOver(steadyMs)
   const after = memory()
@@ -93,12 +98,14 @@ async function bareClients(url: string, n: number, root: string, steadyMs: numbe
 }
 
 /** The simulated fleet: N real agents (timing model, 1 inference/s, 1 s telemetry windows, state in memory). */
-async function fleetOf(url: string, n: number, root: string, steadyMs: number): Promise<Result> {
+async function fleetOf(url: string, n: number, root: string, steadyMs: number, sessions: 'mqtt.js' | 'lite'): Promise<Result> {
   const stateRoot = mkdtempSync(join(tmpdir(), 'lln-bench-fleet-'))
   const before = memory()
   const t0 = performance.now()
   const fleet = await createSimulatedFleet({
-    ids: fleetDeviceIds(n, 'bench'),
+    ids: fleetDeviceIds(n, `bench-${sessions}`),
+    sessions,
+    connectsPerS: 2000,
     brokerUrl: url,
     root,
     profile: 'stm32h743',
@@ -133,22 +140,28 @@ export async function benchFleet(sizes: number[], steadyMs: number): Promise<voi
     console.log(
       `\n-- simulate: N agents in one process vs N bare MQTT.js clients (private mosquitto ${broker.url}; CPU of this process over ${steadyMs / 1000} s) --`,
     )
-    console.log('devices  what          connect      RSS/device    heap/device   CPU (cores)   telemetry')
+    console.log('devices  what           connect      RSS/device    heap/device   CPU (cores)   telemetry')
     for (const n of sizes) {
       const root = `bench-${crypto.randomUUID().slice(0, 6)}/v1`
       const bare = await bareClients(broker.url, n, root, steadyMs)
-      const sim = await fleetOf(broker.url, n, root, steadyMs)
+      const sim = await fleetOf(broker.url, n, root, steadyMs, 'mqtt.js')
+      const lite = await fleetOf(broker.url, n, root, steadyMs, 'lite')
       for (const [what, r] of [
         ['bare mqtt', bare],
-        ['liquid agent', sim],
+        ['agent mqtt.js', sim],
+        ['agent lite', lite],
       ] as const) {
         console.log(
-          `${String(n).padStart(7)}  ${what.padEnd(12)}  ${(r.connectMs / 1000).toFixed(2).padStart(6)} s   ${kib(r.rssPerDevice).padStart(11)}   ${kib(r.heapPerDevice).padStart(11)}   ${r.cpu.toFixed(3).padStart(6)}        1 Hz`,
+          `${String(n).padStart(7)}  ${what.padEnd(13)}  ${(r.connectMs / 1000).toFixed(2).padStart(6)} s   ${kib(r.rssPerDevice).padStart(11)}   ${kib(r.heapPerDevice).padStart(11)}   ${r.cpu.toFixed(3).padStart(6)}        1 Hz`,
         )
       }
-      console.log(
-        `         ratio agent/bare: connect ${(sim.connectMs / bare.connectMs).toFixed(2)}×, RSS ${(sim.rssPerDevice / bare.rssPerDevice).toFixed(2)}×, heap ${(sim.heapPerDevice / bare.heapPerDevice).toFixed(2)}×, CPU ${(sim.cpu / bare.cpu).toFixed(2)}×`,
-      )
+      for (const [what, r] of [
+        ['agent mqtt.js', sim],
+        ['agent lite', lite],
+      ] as const)
+        console.log(
+          `         ratio ${what}/bare: connect ${(r.connectMs / bare.connectMs).toFixed(2)}×, RSS ${(r.rssPerDevice / bare.rssPerDevice).toFixed(2)}×, heap ${(r.heapPerDevice / bare.heapPerDevice).toFixed(2)}×, CPU ${(r.cpu / bare.cpu).toFixed(2)}×`,
+        )
     }
   } finally {
     broker.child.kill('SIGTERM')

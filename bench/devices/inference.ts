@@ -3,13 +3,12 @@ import * as ort from 'onnxruntime-node'
 import {
   buildCfcModel,
   createEdgeNodeDriver,
-  generateSigningKeys,
-  loadPrivateKey,
   packModel,
   REFERENCE_MODELS,
   SESSION_OPTIONS,
   type ReferenceModelSize,
 } from '@liquid-edge/devices'
+import { generateSigningKeys, loadPrivateKey } from '@liquid-edge/package'
 
 const RUNBOOK_PER_S = 36_836
 const RUNBOOK_P99_MS = 0.1

@@ -6,22 +6,10 @@
  *   npm run bench runbook                  # 1,000 devices
  *   BENCH_SIZES=200,1000,5000 npm run bench runbook
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { createCodec, deviceMessage } from '@liquid-edge/protocol'
-import {
-  REDIS_URL,
-  connectClient,
-  deleteKeys,
-  redisClient,
-  startFakeDevices,
-  startPlainBroker,
-  uniquePrefix,
-  uniqueRoot,
-  waitFor,
-} from '@liquid-edge/test/harness'
-import { createController, loadConfig } from '@liquid-edge/controller'
+import { connectClient, startFakeDevices, startPlainBroker, waitFor } from '@liquid-edge/test/harness'
+import { controllerSpace } from '@liquid-edge/test/controller'
+import { createController } from '@liquid-edge/controller'
 
 const sizes = (process.env.BENCH_SIZES ?? '1000').split(',').map(Number)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '3')
@@ -67,15 +55,9 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 for (const n of sizes) {
   const broker = await startPlainBroker()
-  const root = uniqueRoot()
-  const prefix = uniquePrefix('bench-rb')
-  const bullPrefix = uniquePrefix('bench-rb-bull')
-  const storeDir = mkdtempSync(join(tmpdir(), 'lln-bench-rb-'))
-  const config = loadConfig(
-    {},
-    { redisUrl: REDIS_URL, prefix, bullPrefix, mqttUrl: broker.url, root, httpPort: 0, storeDir, adminToken: TOKEN },
-  )
-  const c = await createController({ config, publisherKeys: [] })
+  const space = controllerSpace('bench-rb')
+  const { root } = space
+  const c = await createController({ config: space.config(broker.url, { adminToken: TOKEN }), publisherKeys: [] })
   const ids = Array.from({ length: n }, (_, i) => `bench-${String(i).padStart(5, '0')}`)
   await c.registry.addMany(ids.map((id) => ({ id, labels: { env: 'bench' } })))
   const devices = []
@@ -98,9 +80,5 @@ for (const n of sizes) {
   await Promise.all(devices.map((d) => d.stop()))
   await c.close()
   await broker.close()
-  const redis = redisClient()
-  await deleteKeys(redis, prefix)
-  await deleteKeys(redis, bullPrefix)
-  await redis.quit()
-  rmSync(storeDir, { recursive: true, force: true })
+  await space.clean()
 }

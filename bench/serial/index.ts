@@ -13,12 +13,11 @@ import {
   attachEmulator,
   buildCfcModel,
   createStm32Driver,
-  generateSigningKeys,
-  loadPrivateKey,
   openMockPort,
   packModel,
   slotImageOf,
 } from '@liquid-edge/devices'
+import { generateSigningKeys, loadPrivateKey } from '@liquid-edge/package'
 import { PackageManifestSchema } from '@liquid-edge/protocol'
 
 const quick = process.env.SERIAL_BENCH_QUICK === '1'

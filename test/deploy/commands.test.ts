@@ -12,13 +12,11 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { parse } from 'yaml'
 import { afterAll, describe, expect, it } from 'vitest'
-import { ENV_KEYS, FileCredentialStore, loadConfig as loadBrokerConfig, verifySecret } from '@liquid-edge/broker'
-import { ConfigSchema, envName, loadConfig as loadControllerConfig } from '@liquid-edge/controller'
+import { FileCredentialStore, loadConfig as loadBrokerConfig, verifySecret } from '@liquid-edge/broker'
+import { loadConfig as loadControllerConfig } from '@liquid-edge/controller'
+import { BINS, commandPath, help, NODE_SOURCE, optionsOf, read, ROOT, SCRIPT_VARS, variablesOf } from './executables.js'
 
 const run = promisify(execFile)
-const ROOT = join(import.meta.dirname, '..', '..')
-const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8')
-const NODE_SOURCE = ['--conditions=@liquid-edge/source', '--import', 'tsx']
 
 interface Service {
   build?: { target?: string }
@@ -31,84 +29,12 @@ interface Service {
 const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, Service> }
 const ours = Object.entries(compose.services).filter(([, s]) => s.build !== undefined)
 
-/** Executable name → its TypeScript source, from each package's `bin` field (dist/bin/x.js → src/bin/x.ts). */
-const BINS = new Map<string, { pkg: string; source: string }>()
-for (const pkg of ['broker', 'controller', 'devices']) {
-  const bins = (JSON.parse(read(`${pkg}/package.json`)) as { bin?: Record<string, string> }).bin ?? {}
-  for (const [name, file] of Object.entries(bins))
-    BINS.set(name, { pkg, source: join(pkg, file.replace(/^dist\//, 'src/').replace(/\.js$/, '.ts')) })
-}
-
 /** What the container runs: the entrypoint's arguments after `lln-entrypoint`, then the command. */
 function argvOf(s: Service): string[] {
   const entry = s.entrypoint ?? ['lln-entrypoint']
   expect(entry[0]).toBe('lln-entrypoint')
   return [...entry.slice(1), ...(s.command ?? [])]
 }
-
-/** Subcommand words (and positionals) before the first flag. */
-function commandPath(argv: string[]): string[] {
-  const i = argv.findIndex((a, n) => n > 0 && a.startsWith('-'))
-  return argv.slice(1, i < 0 ? undefined : i)
-}
-
-const helpCache = new Map<string, Promise<string>>()
-/** Two at a time: this machine has two cores and other suites run beside this one. */
-const queue: (() => void)[] = []
-let running = 0
-async function limited<T>(task: () => Promise<T>): Promise<T> {
-  if (running >= 2) await new Promise<void>((resolve) => queue.push(resolve))
-  running += 1
-  try {
-    return await task()
-  } finally {
-    running -= 1
-    queue.shift()?.()
-  }
-}
-/** `--help` of the real executable, run from source. */
-function help(bin: string, path: string[]): Promise<string> {
-  const key = [bin, ...path].join(' ')
-  let text = helpCache.get(key)
-  if (text === undefined) {
-    const source = BINS.get(bin)?.source ?? ''
-    text = limited(() => run(process.execPath, [...NODE_SOURCE, source, ...path, '--help'], { cwd: ROOT, timeout: 60_000 })).then(
-      (r) => r.stdout,
-    )
-    helpCache.set(key, text)
-  }
-  return text
-}
-
-/** Long option names in the Options section of a commander help text. */
-function optionsOf(helpText: string): Set<string> {
-  const out = new Set<string>()
-  let inOptions = false
-  for (const line of helpText.split('\n')) {
-    if (/^\S.*:$/.test(line)) inOptions = line === 'Options:'
-    const m = inOptions ? /^ {2}(?:-\w, )?(--[a-z0-9-]+)/.exec(line) : null
-    if (m?.[1] !== undefined) out.add(m[1])
-  }
-  return out
-}
-
-/** Config keys of the device agent's config schema (devices/src/config.ts is not a public export). */
-function agentConfigEnv(): Set<string> {
-  const keys = [...read('devices/src/config.ts').matchAll(/^ {2}([a-z][A-Za-z]+): /gm)].map((m) => m[1] ?? '')
-  return new Set(keys.map(envName))
-}
-
-/** LLN_* variables an executable reads, besides those its help names. */
-function envOf(bin: string): Set<string> {
-  if (bin === 'liquid-broker') return new Set(Object.keys(ENV_KEYS))
-  if (bin === 'liquid-controller') return new Set(Object.keys(ConfigSchema.shape).map(envName))
-  if (bin === 'liquid-agent') return agentConfigEnv()
-  return new Set()
-}
-
-/** Variables read by the container scripts, never by an executable. */
-const SCRIPT_VARS = new Set([...read('deploy/docker/entrypoint.sh').matchAll(/\b(ENTRYPOINT_[A-Z_]+)/g)].map((m) => m[1] ?? ''))
-SCRIPT_VARS.add('HEALTH_URL')
 
 /** LLN_X set from files by the entrypoint (`ENTRYPOINT_ENV_FILES="LLN_X=/path …"`). */
 function envFiles(s: Service): [string, string][] {
@@ -144,10 +70,7 @@ describe('compose commands are the real executables', () => {
     for (const [name, s] of ours) {
       const argv = argvOf(s)
       const bin = argv[0] ?? ''
-      // liquid-lln reads its variables in the root command (its help names them); the others have a config schema.
-      const own = envOf(bin)
-      const helpText = (await help(bin, commandPath(argv))) + (own.size === 0 ? await help(bin, []) : '')
-      const known = new Set([...own, ...[...helpText.matchAll(/\bLLN_[A-Z0-9_]+/g)].map((m) => m[0])])
+      const known = await variablesOf(bin, commandPath(argv))
       const vars = [...Object.keys(s.environment ?? {}), ...envFiles(s).map(([v]) => v)]
       for (const v of vars) {
         if (v.startsWith('LLN_')) expect([...known], `${name}: ${bin} reads ${v}`).toContain(v)

@@ -236,11 +236,16 @@ describe('Dockerfile', () => {
     }
   })
 
-  it('links each executable named in the packages’ bin fields', () => {
+  it('links each executable named in the packages’ bin fields to the compiled file its launcher runs', () => {
     const text = read('Dockerfile')
-    for (const pkg of ['broker', 'controller', 'devices']) {
+    for (const pkg of ['broker', 'controller', 'devices', 'cli']) {
       const bins = (JSON.parse(read(`${pkg}/package.json`)) as { bin?: Record<string, string> }).bin ?? {}
-      for (const [bin, file] of Object.entries(bins)) expect(text, bin).toContain(`ln -s /app/${pkg}/${file} /usr/local/bin/${bin}`)
+      expect(Object.keys(bins).length, pkg).toBeGreaterThan(0)
+      for (const [bin, launcher] of Object.entries(bins)) {
+        // The launcher runs dist/bin/<name>.js when it is built (always, in the image), else the source.
+        expect(read(`${pkg}/${launcher}`), launcher).toContain(`../dist/bin/${bin}.js`)
+        expect(text, bin).toContain(`ln -s /app/${pkg}/dist/bin/${bin}.js /usr/local/bin/${bin}`)
+      }
     }
   })
 

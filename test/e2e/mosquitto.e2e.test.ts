@@ -3,17 +3,16 @@
  * the agents speak plain MQTT 3.1.1 through @liquid-edge/protocol, so a third-party broker works.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { uniquePrefix, uniqueRoot } from '@liquid-edge/test/harness'
+import { MOSQUITTO_URL, uniquePrefix, uniqueRoot } from '@liquid-edge/test/harness'
 import { MODEL, startScenario, type Scenario } from './operator.js'
 
-const MOSQUITTO = process.env.LLN_MOSQUITTO_URL ?? 'mqtt://127.0.0.1:1883'
 let scenario: Scenario
 const lln = (args: string[]) => scenario.op.lln(args)
 const versions = async () => Object.values(await scenario.op.versions())
 
 beforeAll(async () => {
   scenario = await startScenario('mosquitto', {
-    externalBroker: { url: MOSQUITTO, root: uniqueRoot() },
+    externalBroker: { url: MOSQUITTO_URL, root: uniqueRoot() },
     // Device ids of their own: Mosquitto is shared by every test on this machine.
     fleet: [{ idPrefix: `mq-${uniquePrefix('d').slice(2, 8)}`, count: 4, profile: 'x86-edge', labels: { env: 'staging', hw: 'x86-edge' } }],
   })

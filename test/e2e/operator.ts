@@ -38,6 +38,11 @@ export interface Operator {
   rollout(id: string): Promise<RolloutView>
   /** Wait until the rollout's first step has every device of its cohort on the model. */
   firstStepSucceeded(id: string): Promise<void>
+  /**
+   * A canary held on its first step: deploy `model` to `target` in steps of 50% and 100% with a long
+   * bake (`extra` adds flags), and wait until the first step succeeded, so that rules judge its cohort.
+   */
+  canary(target: string, model: string, extra?: string[]): Promise<RolloutView>
   /** The active model of every device, by id. */
   versions(): Promise<Record<string, string | null>>
   /** `liquid-lln --json events --rollout <id>`: one JSON event per line. */
@@ -60,8 +65,13 @@ export function operator(sandbox: Sandbox): Operator {
   const rollout = async (id: string) => RolloutSchema.parse(await json(['rollout', 'show', id]))
   return {
     lln,
-    deploy: async (args) => RolloutSchema.parse(await json(['deploy', ...args])),
+    deploy: async (args) => RolloutSchema.parse(await json(['deploy', '--no-wait', ...args])),
     rollout,
+    async canary(target, model, extra = []) {
+      const r = await this.deploy(['--target', target, '--model', model, '--steps', '50,100', '--bake', '10m', '--trial', '2s', ...extra])
+      await this.firstStepSucceeded(r.id)
+      return r
+    },
     async firstStepSucceeded(id) {
       let last: RolloutView | null = null
       await waitFor(
@@ -114,11 +124,17 @@ export interface Scenario {
   close(): Promise<void>
 }
 
+/** Rules an e2e test can wait for: half-second telemetry windows and evaluations, rule time 20× faster. */
+export const FAST_RULES = { telemetryWindowMs: 500, rulesTimeScale: 0.05, rulesEvalMs: 500 } as const
+
 /**
  * A sandbox of its own for one e2e file, in a fresh temporary directory with its own Redis
- * prefix, up once all its devices report.
+ * prefix (on the machine's Redis unless `redisUrl` names another), up once all its devices report.
  */
-export async function startScenario(name: string, options: Omit<SandboxOptions, 'redisUrl' | 'dir' | 'prefix'>): Promise<Scenario> {
+export async function startScenario(
+  name: string,
+  options: Omit<SandboxOptions, 'redisUrl' | 'dir' | 'prefix'> & { redisUrl?: string },
+): Promise<Scenario> {
   const dir = mkdtempSync(join(tmpdir(), `lln-e2e-${name}-`))
   const sandbox = await startSandbox({ redisUrl: REDIS_URL, dir, prefix: uniquePrefix(`e2e-${name}`), ...options })
   const close = async (): Promise<void> => {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { waitFor } from '@liquid-edge/test/harness'
 import { listDevices, type DeviceView } from '../sandbox/fleet.js'
 import type { Sandbox } from '../sandbox/sandbox.js'
-import { MODEL, startScenario, type Operator, type Scenario } from './operator.js'
+import { FAST_RULES, MODEL, startScenario, type Operator, type Scenario } from './operator.js'
 
 const OLD = `${MODEL}@1.0.0`
 const NEW = `${MODEL}@1.1.0`
@@ -22,9 +22,7 @@ beforeAll(async () => {
       { idPrefix: 'trg', count: 6, profile: 'stm32h743', labels: { env: 'staging', hw: 'stm32h743' }, rate: 20 },
       { idPrefix: 'trg-late', count: 1, profile: 'stm32h743', labels: { env: 'staging', hw: 'stm32h743' }, rate: 20 },
     ],
-    telemetryWindowMs: 500,
-    rulesTimeScale: 0.05,
-    rulesEvalMs: 500,
+    ...FAST_RULES,
   })
   ;({ sandbox, op } = scenario)
   const first = await op.lln(['deploy', '--target', 'env=staging', '--model', OLD, '--strategy', 'all', '--trial', '2s', '--wait'])
@@ -36,20 +34,7 @@ afterAll(() => scenario.close(), 60_000)
 /** Deploy NEW in two steps with a long bake, so that rules judge the first step's devices. */
 async function canary(): Promise<string> {
   // --supersede: a scenario that failed must not leave the next one refused.
-  const r = await op.deploy([
-    '--target',
-    'env=staging',
-    '--model',
-    NEW,
-    '--steps',
-    '50,100',
-    '--bake',
-    '10m',
-    '--trial',
-    '2s',
-    '--supersede',
-  ])
-  await op.firstStepSucceeded(r.id)
+  const r = await op.canary('env=staging', NEW, ['--supersede'])
   return r.id
 }
 

@@ -1,8 +1,9 @@
-import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
+import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { attachSignature, unsignedPackage, type ModelRef, type PackageManifestInput } from '@liquid-edge/protocol'
+import { signPackage, type ManifestDraft } from '@liquid-edge/package'
+import type { ModelRef, PackageManifest } from '@liquid-edge/protocol'
 import { fakeModelBytes, runFakeModel, type FakeModelSpec } from './fake-driver.js'
 
 /** An ed25519 publisher key pair. */
@@ -30,7 +31,7 @@ export interface FakePackage {
   bytes: Uint8Array
   sha256: string
   signature: string
-  manifest: PackageManifestInput
+  manifest: PackageManifest
 }
 
 export interface OpaquePackageOptions {
@@ -48,24 +49,22 @@ export interface OpaquePackageOptions {
  */
 export function opaquePackage(privateKey: KeyObject, o: OpaquePackageOptions): Uint8Array {
   const model = new Uint8Array(o.modelBytes ?? 64).map((_, i) => (i * 7 + o.version.length) % 256)
-  const unsigned = unsignedPackage(
+  return signPackage(
     {
       format: 1,
       name: o.name,
       version: o.version,
-      createdAt: 1,
+      createdAt: 1_700_000_000_000,
       runtime: 'onnx',
       input: { name: 'x', shape: [1, 2], dtype: 'float32' },
       output: { name: 'y', shape: [1, 1], dtype: 'float32' },
       latencyThresholdMs: o.latencyThresholdMs ?? 5,
       ...(o.energyBudgetMw === undefined ? {} : { energyBudgetMw: o.energyBudgetMw }),
       golden: [{ input: [0, 1], output: [0.5] }],
-      modelSha256: createHash('sha256').update(model).digest('hex'),
-      modelSize: model.byteLength,
     },
     model,
-  )
-  return attachSignature(unsigned, new Uint8Array(sign(null, unsigned, privateKey)))
+    privateKey,
+  ).bytes
 }
 
 /** A real, signed `.liquid` package whose model a {@link FakeDriver} runs. */
@@ -79,7 +78,7 @@ export function buildFakePackage(privateKey: KeyObject, options: FakePackageOpti
     input,
     output: Array.from(runFakeModel(spec, input, outLen), (v) => v + (options.goldenOffset ?? 0)),
   }))
-  const manifest: PackageManifestInput = {
+  const draft: ManifestDraft = {
     format: 1,
     name: options.name ?? 'fake-model',
     version: options.version,
@@ -92,8 +91,6 @@ export function buildFakePackage(privateKey: KeyObject, options: FakePackageOpti
     golden,
     tolerance: 1e-4,
     hardware: options.hardware ?? [],
-    modelSha256: createHash('sha256').update(model).digest('hex'),
-    modelSize: model.byteLength,
     ...(options.evaluation === true
       ? {
           evaluation: {
@@ -107,10 +104,8 @@ export function buildFakePackage(privateKey: KeyObject, options: FakePackageOpti
         }
       : {}),
   }
-  const unsigned = unsignedPackage(manifest, model)
-  const sig = new Uint8Array(sign(null, unsigned, privateKey))
-  const bytes = attachSignature(unsigned, sig)
-  return { bytes, sha256: createHash('sha256').update(bytes).digest('hex'), signature: Buffer.from(sig).toString('base64'), manifest }
+  const signed = signPackage(draft, model, privateKey)
+  return { bytes: signed.bytes, sha256: signed.sha256, signature: signed.signature, manifest: signed.manifest }
 }
 
 export interface ArtifactServer extends AsyncDisposable {
@@ -121,6 +116,8 @@ export interface ArtifactServer extends AsyncDisposable {
   ref(name: string, pkg: FakePackage): ModelRef
   /** Stop responding after this many body bytes (the connection stays open): a stalled download. */
   stallAfterBytes: number | null
+  /** Answer this many next requests with HTTP 503 (a server busy with the rest of the fleet). */
+  busyResponses: number
   /** Requests seen: path and Range header. */
   readonly requests: { path: string; range: string | undefined }[]
   close(): Promise<void>
@@ -136,6 +133,11 @@ export async function startArtifactServer(): Promise<ArtifactServer> {
     const body = files.get(path)
     if (body === undefined) {
       res.writeHead(404).end()
+      return
+    }
+    if (server.busyResponses > 0) {
+      server.busyResponses--
+      res.writeHead(503).end()
       return
     }
     let start = 0
@@ -164,6 +166,7 @@ export async function startArtifactServer(): Promise<ArtifactServer> {
   const server: ArtifactServer = {
     baseUrl,
     stallAfterBytes: null,
+    busyResponses: 0,
     requests,
     put(name, bytes) {
       files.set(`/${name}`, bytes)

@@ -17,12 +17,14 @@ import {
 export type FakeBehaviour =
   /** Walk downloading → verifying → staging → trial → active (or → staged for `mode: 'stage'`). */
   | 'ok'
-  /** Start downloading, then report `failed` with `AGENT_SHA256_MISMATCH`. */
+  /** Start downloading, then report `failed` with `PACKAGE_SHA256_MISMATCH`. */
   | 'fail'
   /** Go through trial, then revert locally (`reverted`, `AGENT_TRIAL_ERROR_RATE`). */
   | 'revert'
   /** Read the desired state and never answer. */
   | 'silent'
+  /** Install the model and stay in trial (never confirm): the rollout keeps waiting for it. */
+  | 'trial'
 
 export interface FakeDeviceOptions {
   url: string
@@ -68,6 +70,8 @@ export class FakeDevice {
   staged: SlotModel | null = null
   private client: MqttClient | null = null
   private error: ErrorPayload | null = null
+  /** The reason of the desired state that unloaded the model (reported while it holds). */
+  private reason: ErrorPayload | null = null
   private chain: Promise<void> = Promise.resolve()
 
   constructor(private readonly options: FakeDeviceOptions) {
@@ -151,6 +155,7 @@ export class FakeDevice {
       phase: this.phase,
       slots: this.slots(),
       error: this.error,
+      reason: this.reason,
       agentVersion: 'fake-1',
       hardware: this.hardware,
       ...(progress === undefined ? {} : { progress }),
@@ -180,13 +185,22 @@ export class FakeDevice {
     if (this.behaviour === 'silent') return
     this.generation = d.generation
     this.rolloutId = d.rolloutId
+    this.reason = null
+    if (d.model === null) {
+      // No model: unload everything and idle with the controller's reason, as the agent does.
+      this.active = null
+      this.previous = null
+      this.staged = null
+      this.reason = d.reason
+      return this.setPhase('idle')
+    }
     const model: SlotModel = { name: d.model.name, version: d.model.version, sha256: d.model.sha256 }
     if (this.active?.sha256 === model.sha256) return this.setPhase('active')
     const resident = this.previous?.sha256 === model.sha256 || this.staged?.sha256 === model.sha256
     if (!resident) {
       await this.setPhase('downloading', null, 0)
       if (this.behaviour === 'fail') {
-        return this.setPhase('failed', { code: 'AGENT_SHA256_MISMATCH', message: 'fake mismatch', retryable: false })
+        return this.setPhase('failed', { code: 'PACKAGE_SHA256_MISMATCH', message: 'fake mismatch', retryable: false })
       }
       if (this.options.download === true && !(await this.fetchArtifact(d.model.url, d.model.sha256))) {
         return this.setPhase('failed', { code: 'AGENT_DOWNLOAD_FAILED', message: 'download failed', retryable: true })
@@ -203,6 +217,7 @@ export class FakeDevice {
     this.staged = null
     this.previous = old
     await this.setPhase('trial')
+    if (this.behaviour === 'trial') return
     if (this.behaviour === 'revert') {
       this.active = old
       this.previous = model
@@ -250,8 +265,11 @@ export class FakeDevice {
       case 'rollback': {
         if (this.previous === null || this.active === null) return { code: 'AGENT_NO_PREVIOUS_MODEL', message: 'no previous model' }
         const changed = body.to.to === 'previous' || this.active.version !== body.to.version
+        const inTrial = this.phase === 'trial'
         if (changed) [this.active, this.previous] = [this.previous, this.active]
-        await this.setPhase('active')
+        // As the agent: a rollback during a trial ends it as a local revert.
+        if (changed && inTrial) await this.setPhase('reverted', { code: 'AGENT_TRIAL_INTERRUPTED', message: 'rollback', retryable: false })
+        else await this.setPhase('active')
         return { kind: 'rollback', activeVersion: this.active.version, slots: this.slots(), changed }
       }
       case 'switch': {

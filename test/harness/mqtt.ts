@@ -13,12 +13,13 @@ export interface PlainBroker extends AsyncDisposable {
 
 /**
  * A bare aedes broker (no auth, no ACL) on 127.0.0.1, port 0 — a real MQTT 3.1.1 broker for tests
- * of clients. Tests of the broker's own hooks use @liquid-edge/broker instead.
+ * of clients. Tests of the broker's own hooks use @liquid-edge/broker instead. `port`: listen on
+ * that port instead (a broker restarted where its clients reconnect), with in-memory state only.
  */
-export async function startPlainBroker(): Promise<PlainBroker> {
+export async function startPlainBroker(options: { port?: number } = {}): Promise<PlainBroker> {
   const aedes = await Aedes.createBroker()
   const server = createServer(aedes.handle)
-  server.listen(0, '127.0.0.1')
+  server.listen(options.port ?? 0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as AddressInfo
   let closed: Promise<void> | undefined

@@ -31,9 +31,14 @@ export function listDevices(sandbox: Pick<Sandbox, 'apiUrl' | 'token'>): Promise
   return apiGet(sandbox, '/v1/devices', DeviceListSchema)
 }
 
-/** Wait until `count` devices are registered, online and have sent telemetry. */
-export async function waitForFleet(sandbox: Sandbox, count: number, say: (line: string) => void, timeoutMs = 180_000): Promise<void> {
+/**
+ * Wait until `count` devices are registered, online and have sent telemetry. A big fleet connects at
+ * a paced rate, on a machine that may be busy: it may take as long as it keeps making progress, and
+ * fails when the counts have not moved for `stallMs`.
+ */
+export async function waitForFleet(sandbox: Sandbox, count: number, say: (line: string) => void, stallMs = 180_000): Promise<void> {
   let last = ''
+  let movedAt = Date.now()
   const outcome = await waitFor(
     async () => {
       const exited = sandbox.services.find((s) => s.child.exitCode !== null)
@@ -43,12 +48,43 @@ export async function waitForFleet(sandbox: Sandbox, count: number, say: (line: 
       const reporting = devices.filter((d) => d.lastTelemetryAt !== null).length
       if (online >= count && reporting >= count) return { up: true }
       const line = `${devices.length}/${count} registered, ${online} online, ${reporting} sending telemetry`
-      if (line !== last) say(line)
+      if (line !== last) {
+        say(line)
+        movedAt = Date.now()
+      } else if (Date.now() - movedAt > stallMs) {
+        throw new Error(`the fleet made no progress for ${stallMs / 1000} s (${line}); logs in ${sandbox.dir}/logs`)
+      }
       last = line
       return null
     },
-    { timeoutMs, intervalMs: 500, what: `the fleet to come up (logs in ${sandbox.dir}/logs)` },
+    // Polled less often for big fleets: each poll lists every device.
+    { timeoutMs: 3_600_000, intervalMs: Math.max(500, count / 2), what: `the fleet to come up (logs in ${sandbox.dir}/logs)` },
   )
   if ('exited' in outcome)
     throw new Error(`${outcome.exited.name} exited (code ${outcome.exited.child.exitCode}); see ${outcome.exited.logFile}`)
+}
+
+const DeviceHealthSchema = z.looseObject({ deviceId: z.string(), status: z.enum(['ok', 'degraded']) })
+
+/**
+ * The devices whose local HTTP API the sandbox serves (one per simulated fleet), by group id prefix:
+ * the id each one reports on its own `GET /health` (503 while it runs no model, still with its id).
+ */
+export async function deviceEndpoints(
+  sandbox: Pick<Sandbox, 'deviceApi'>,
+  timeoutMs = 30_000,
+): Promise<Record<string, { deviceId: string; url: string }>> {
+  const entries = await Promise.all(
+    Object.entries(sandbox.deviceApi).map(async ([group, url]) => {
+      const health = await waitFor(
+        async () => {
+          const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(5000) }).catch(() => null)
+          return res === null ? null : DeviceHealthSchema.parse(await res.json())
+        },
+        { timeoutMs, intervalMs: 250, what: `the local API of fleet ${group} at ${url}` },
+      )
+      return [group, { deviceId: health.deviceId, url }] as const
+    }),
+  )
+  return Object.fromEntries(entries)
 }

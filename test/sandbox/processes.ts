@@ -17,7 +17,7 @@ export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const BINS = {
   'liquid-broker': join(REPO, 'broker/src/bin/liquid-broker.ts'),
   'liquid-controller': join(REPO, 'controller/src/bin/liquid-controller.ts'),
-  'liquid-lln': join(REPO, 'controller/src/bin/liquid-lln.ts'),
+  'liquid-lln': join(REPO, 'cli/src/bin/liquid-lln.ts'),
   'liquid-agent': join(REPO, 'devices/src/bin/liquid-agent.ts'),
 } as const
 export type Bin = keyof typeof BINS
@@ -64,6 +64,43 @@ export async function run(
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
   const [code] = (await once(child, 'exit')) as [number | null]
   return { code, stdout, stderr }
+}
+
+/**
+ * Run any command to completion in its own process group, output collected. Past `deadlineMs` the
+ * whole group gets SIGINT (as a Ctrl-C would: it stops what the command started), then SIGKILL a
+ * minute later.
+ */
+export async function runCommand(
+  cmd: string,
+  args: readonly string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; deadlineMs: number },
+): Promise<{ code: number | null; out: string }> {
+  const child = spawn(cmd, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  let out = ''
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d))
+  const signalGroup = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-(child.pid ?? 0), sig)
+    } catch {
+      // the group is gone already
+    }
+  }
+  const interrupt = AbortSignal.timeout(options.deadlineMs)
+  const kill = AbortSignal.timeout(options.deadlineMs + 60_000)
+  const onInterrupt = () => {
+    signalGroup('SIGINT')
+  }
+  const onKill = () => {
+    signalGroup('SIGKILL')
+  }
+  interrupt.addEventListener('abort', onInterrupt, { once: true })
+  kill.addEventListener('abort', onKill, { once: true })
+  const [code] = (await once(child, 'exit')) as [number | null]
+  interrupt.removeEventListener('abort', onInterrupt)
+  kill.removeEventListener('abort', onKill)
+  return { code, out }
 }
 
 /** A long-running service process with its output in a log file. */

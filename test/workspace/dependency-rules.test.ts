@@ -21,8 +21,22 @@ describe('dependency rules (DESIGN.md, "The parts")', () => {
     ['broker/src/probe.ts', "import { x } from '@liquid-edge/agent'\nexport const y = x", /broker may import only/],
     ['controller/src/probe.ts', "import { x } from '@liquid-edge/devices'\nexport const y = x", /controller may import only/],
     ['devices/src/probe.ts', "import { x } from '@liquid-edge/controller'\nexport const y = x", /devices may import only/],
+    ['cli/src/probe.ts', "import { x } from '@liquid-edge/controller'\nexport const y = x", /cli may import only zod, protocol, config/],
+    ['controller/src/probe.ts', "import { x } from '@liquid-edge/cli'\nexport const y = x", /controller may import only/],
     ['agent/src/probe.ts', "import { x } from '@liquid-edge/test/harness'\nexport const y = x", /agent may import only/],
     ['agent/src/probe.ts', "import { x } from '@liquid-edge/protocol/src/codec.js'\nexport const y = x", /by name only/],
+    ['package/src/probe.ts', "import { x } from '@liquid-edge/agent'\nexport const y = x", /package may import only zod, protocol/],
+    [
+      'broker/src/probe.ts',
+      "import { x } from '@liquid-edge/package'\nexport const y = x",
+      /broker may import only zod, protocol, config, http/,
+    ],
+    ['console/src/probe.tsx', "import { x } from '@liquid-edge/controller'\nexport const y = x", /console may import only zod, protocol/],
+    ['controller/src/probe.ts', "import { x } from '@liquid-edge/console'\nexport const y = x", /controller may import only/],
+    ['config/src/probe.ts', "import { x } from '@liquid-edge/broker'\nexport const y = x", /config may import only zod, protocol/],
+    ['agent/src/probe.ts', "import { x } from '@liquid-edge/config'\nexport const y = x", /agent may import only/],
+    ['http/src/probe.ts', "import { x } from '@liquid-edge/agent'\nexport const y = x", /http may import only zod, protocol/],
+    ['controller/src/probe.ts', "import { x } from '@liquid-edge/http'\nexport const y = x", /controller may import only/],
   ])('%s: refuses %j', async (file, code, message) => {
     const errors = await ruleErrors(file, code)
     expect(errors.join('\n')).toMatch(message)
@@ -31,6 +45,15 @@ describe('dependency rules (DESIGN.md, "The parts")', () => {
   it.each([
     ['devices/src/probe.ts', "import { x } from '@liquid-edge/agent'\nimport { y } from '@liquid-edge/protocol'\nexport const z = [x, y]"],
     ['controller/src/probe.ts', "import { x } from '@liquid-edge/protocol'\nexport const y = x"],
+    ['console/src/probe.tsx', "import { x } from '@liquid-edge/protocol'\nexport const y = x"],
+    ['cli/src/probe.ts', "import { x } from '@liquid-edge/protocol'\nexport const y = x"],
+    ['cli/src/probe.ts', "import { x } from '@liquid-edge/config'\nexport const y = x"],
+    ['agent/src/probe.ts', "import { x } from '@liquid-edge/package'\nexport const y = x"],
+    ['broker/src/probe.ts', "import { x } from '@liquid-edge/config'\nexport const y = x"],
+    [
+      'package/src/probe.ts',
+      "import { x } from '@liquid-edge/protocol'\nimport { createHash } from 'node:crypto'\nexport const y = [x, createHash]",
+    ],
     ['protocol/src/probe.ts', "import * as z from 'zod'\nimport { x } from './topics.js'\nexport const y = [z, x]"],
     ['agent/test/probe.test.ts', "import { x } from '@liquid-edge/test/harness'\nexport const y = x"],
   ])('%s: allows %j', async (file, code) => {

@@ -9,13 +9,27 @@ import { describe, expect, it } from 'vitest'
  * package. Cycles are madge's job (`npm run check:cycles`), the workspace graph ESLint's.
  */
 const root = join(import.meta.dirname, '..', '..')
-const PACKAGES = ['protocol', 'broker', 'agent', 'devices', 'controller']
-const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g
+const PACKAGES = ['protocol', 'package', 'config', 'http', 'broker', 'agent', 'devices', 'controller', 'cli', 'console']
+// Static imports and re-exports, dynamic imports and side-effect imports.
+const IMPORT =
+  /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g
 const BUILTINS = new Set(builtinModules)
+
+interface Manifest {
+  name: string
+  dependencies?: Record<string, string>
+  devDependencies?: Record<string, string>
+}
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+    e.name === 'node_modules'
+      ? []
+      : e.isDirectory()
+        ? sourceFiles(join(dir, e.name))
+        : /\.[cm]?[jt]sx?$/.test(e.name)
+          ? [join(dir, e.name)]
+          : [],
   )
 }
 
@@ -24,22 +38,46 @@ function packageName(specifier: string): string {
   return specifier.startsWith('@') ? `${parts[0] ?? ''}/${parts[1] ?? ''}` : (parts[0] ?? '')
 }
 
+function manifest(dir: string): Manifest {
+  return JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8')) as Manifest
+}
+
+/** Bare specifiers `file` imports that are neither built in nor declared (a package may import itself by name). */
+function undeclared(file: string, own: string, declared: ReadonlySet<string>): string[] {
+  const out: string[] = []
+  for (const m of readFileSync(file, 'utf8').matchAll(IMPORT)) {
+    const spec = m[1] ?? m[2] ?? m[3] ?? ''
+    if (spec.startsWith('.') || spec.startsWith('node:') || BUILTINS.has(spec)) continue
+    const name = packageName(spec)
+    if (name !== own && !declared.has(name)) out.push(`${relative(root, file)}: '${spec}' is not declared by ${own}`)
+  }
+  return out
+}
+
 describe('package imports', () => {
   it.each(PACKAGES)('%s imports only its declared dependencies and its own files', (pkg) => {
-    const manifest = JSON.parse(readFileSync(join(root, pkg, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }
-    const declared = new Set(Object.keys(manifest.dependencies ?? {}))
+    const m = manifest(pkg)
+    const declared = new Set(Object.keys(m.dependencies ?? {}))
     const problems: string[] = []
     for (const file of sourceFiles(join(root, pkg, 'src'))) {
-      for (const m of readFileSync(file, 'utf8').matchAll(IMPORT)) {
-        const spec = m[1] ?? m[2] ?? ''
-        const where = relative(root, file)
-        if (spec.startsWith('.')) {
-          if (!resolve(file, '..', spec).startsWith(join(root, pkg, 'src'))) problems.push(`${where}: '${spec}' leaves ${pkg}/src`)
-        } else if (!spec.startsWith('node:') && !BUILTINS.has(spec) && !declared.has(packageName(spec))) {
-          problems.push(`${where}: '${spec}' is not a dependency of @liquid-edge/${pkg}`)
+      problems.push(...undeclared(file, m.name, declared))
+      for (const r of readFileSync(file, 'utf8').matchAll(IMPORT)) {
+        const spec = r[1] ?? r[2] ?? r[3] ?? ''
+        if (spec.startsWith('.') && !resolve(file, '..', spec).startsWith(join(root, pkg, 'src'))) {
+          problems.push(`${relative(root, file)}: '${spec}' leaves ${pkg}/src`)
         }
       }
     }
+    expect(problems).toEqual([])
+  })
+
+  it('test declares what it imports: the harness and the sandbox from dependencies, test files from either list', () => {
+    const m = manifest('test')
+    const runtime = new Set(Object.keys(m.dependencies ?? {}))
+    const all = new Set([...runtime, ...Object.keys(m.devDependencies ?? {})])
+    const files = sourceFiles(join(root, 'test'))
+    const problems = files.flatMap((f) => undeclared(f, m.name, /\.test\.[cm]?[jt]sx?$/.test(f) ? all : runtime))
+    expect(files.length).toBeGreaterThan(30)
     expect(problems).toEqual([])
   })
 })

