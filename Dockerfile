@@ -13,10 +13,15 @@ FROM ${NODE_IMAGE} AS manifests
 WORKDIR /src
 COPY package.json package-lock.json .npmrc ./
 COPY protocol/package.json protocol/
+COPY package/package.json package/
+COPY config/package.json config/
+COPY http/package.json http/
 COPY broker/package.json broker/
 COPY agent/package.json agent/
 COPY devices/package.json devices/
 COPY controller/package.json controller/
+COPY cli/package.json cli/
+COPY console/package.json console/
 COPY test/package.json test/
 
 # ---- build: every dependency, TypeScript compiled into each package's dist/
@@ -24,18 +29,23 @@ FROM manifests AS build
 RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
 COPY tsconfig.base.json tsconfig.json ./
 COPY protocol/ protocol/
+COPY package/ package/
+COPY config/ config/
+COPY http/ http/
 COPY broker/ broker/
 COPY agent/ agent/
 COPY devices/ devices/
 COPY controller/ controller/
-RUN npx tsc -b
+COPY cli/ cli/
+COPY console/ console/
+RUN npx tsc -b && npm run build --workspace @liquid-edge/console
 
 # ---- production node_modules, one set per executable (a device image carries no aedes or BullMQ)
 FROM manifests AS deps-broker
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund --workspace @liquid-edge/broker
 
 FROM manifests AS deps-controller
-RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund --workspace @liquid-edge/controller
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund --workspace @liquid-edge/controller --workspace @liquid-edge/cli
 
 FROM manifests AS deps-agent
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund --workspace @liquid-edge/devices \
@@ -59,6 +69,8 @@ FROM runtime AS broker
 # The whole tree: npm nests some dependencies in <package>/node_modules.
 COPY --from=deps-broker /src ./
 COPY --from=build /src/protocol/dist protocol/dist
+COPY --from=build /src/config/dist config/dist
+COPY --from=build /src/http/dist http/dist
 COPY --from=build --chmod=0755 /src/broker/dist broker/dist
 RUN ln -s /app/broker/dist/bin/liquid-broker.js /usr/local/bin/liquid-broker
 USER node
@@ -72,9 +84,15 @@ FROM runtime AS controller
 # The whole tree: npm nests some dependencies in <package>/node_modules.
 COPY --from=deps-controller /src ./
 COPY --from=build /src/protocol/dist protocol/dist
+COPY --from=build /src/package/dist package/dist
+COPY --from=build /src/config/dist config/dist
 COPY --from=build --chmod=0755 /src/controller/dist controller/dist
+COPY --from=build --chmod=0755 /src/cli/dist cli/dist
+# The web console, served at /ui/ (a static bundle: no runtime dependencies).
+COPY --from=build /src/console/dist console/dist
+ENV LLN_CONSOLE_DIR=/app/console/dist
 RUN ln -s /app/controller/dist/bin/liquid-controller.js /usr/local/bin/liquid-controller \
- && ln -s /app/controller/dist/bin/liquid-lln.js /usr/local/bin/liquid-lln
+ && ln -s /app/cli/dist/bin/liquid-lln.js /usr/local/bin/liquid-lln
 USER node
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
@@ -87,6 +105,9 @@ FROM runtime AS agent
 # The whole tree: npm nests some dependencies in <package>/node_modules.
 COPY --from=deps-agent /src ./
 COPY --from=build /src/protocol/dist protocol/dist
+COPY --from=build /src/package/dist package/dist
+COPY --from=build /src/config/dist config/dist
+COPY --from=build /src/http/dist http/dist
 COPY --from=build /src/agent/dist agent/dist
 COPY --from=build --chmod=0755 /src/devices/dist devices/dist
 RUN ln -s /app/devices/dist/bin/liquid-agent.js /usr/local/bin/liquid-agent

@@ -5,12 +5,17 @@ import tseslint from 'typescript-eslint'
 /** Which workspace packages each package may import (DESIGN.md, "The parts"). */
 const ALLOWED = {
   protocol: [],
-  broker: ['protocol'],
-  agent: ['protocol'],
-  devices: ['protocol', 'agent'],
-  controller: ['protocol'],
+  package: ['protocol'],
+  config: ['protocol'],
+  http: ['protocol'],
+  broker: ['protocol', 'config', 'http'],
+  agent: ['protocol', 'package', 'http'],
+  devices: ['protocol', 'package', 'config', 'http', 'agent'],
+  controller: ['protocol', 'package', 'config'],
+  cli: ['protocol', 'config'],
+  console: ['protocol'],
 }
-const ALL = ['protocol', 'broker', 'agent', 'devices', 'controller', 'test']
+const ALL = ['protocol', 'package', 'config', 'http', 'broker', 'agent', 'devices', 'controller', 'cli', 'console', 'test']
 
 /** no-restricted-imports patterns for code of `pkg`; package tests may also use the shared harness. */
 function workspaceImports(pkg, allowed) {
@@ -31,7 +36,7 @@ function workspaceImports(pkg, allowed) {
 
 const packageRules = Object.entries(ALLOWED).flatMap(([pkg, allowed]) => [
   {
-    files: [`${pkg}/src/**/*.ts`],
+    files: [`${pkg}/src/**/*.{ts,tsx}`],
     rules: {
       'no-restricted-imports': workspaceImports(pkg, allowed),
     },
@@ -45,12 +50,15 @@ const packageRules = Object.entries(ALLOWED).flatMap(([pkg, allowed]) => [
 ])
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', 'docs/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', 'docs/**', 'cli/src/api/openapi.ts', '**/*.js', '**/*.mjs', '**/*.cjs'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: {
-      parserOptions: { project: ['./tsconfig.check.json'], tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        project: ['./tsconfig.check.json', './console/tsconfig.json', './console/test/tsconfig.json'],
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       '@typescript-eslint/consistent-type-imports': 'error',
