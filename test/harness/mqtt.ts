@@ -39,9 +39,15 @@ export async function startPlainBroker(options: { port?: number } = {}): Promise
   return { url: `mqtt://127.0.0.1:${port}`, port, aedes, close, [Symbol.asyncDispose]: close }
 }
 
-/** A connected MQTT.js client with `[Symbol.asyncDispose]`. */
+/**
+ * A connected MQTT.js client with `[Symbol.asyncDispose]`. Without `reconnectPeriod` it makes one
+ * attempt and rejects when the broker closes the connection before its CONNACK (MQTT.js's
+ * `connectAsync` would wait forever for an attempt it will not make); with one, it retries until
+ * connected, as devices do.
+ */
 export async function connectClient(url: string, options: IClientOptions = {}): Promise<MqttClient & AsyncDisposable> {
-  const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, ...options })
+  const retries = (options.reconnectPeriod ?? 0) > 0
+  const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, ...options }, retries)
   return Object.assign(client, {
     [Symbol.asyncDispose]: async () => {
       await client.endAsync(true)

@@ -153,25 +153,42 @@ async function healthy(node: NatsNode): Promise<void> {
   )
 }
 
-/** A retained QoS 1 message through one node, read back through another: MQTT streams exist and replicate. */
+/**
+ * A retained QoS 1 message through the first node, read back through every other: each node has made
+ * its MQTT session manager (which loads the retained messages, seconds on first use) and the MQTT
+ * streams exist and replicate. A node learns a retained message from the others a moment after it was
+ * written (through its consumer of `$MQTT_rmsgs`), and a subscription made before that moment does
+ * not get it: subscribe again until it does.
+ */
 async function warmUp(nodes: readonly NatsNode[], credentials?: { username: string; password: string }): Promise<void> {
   const topic = `lln-warm-up/${String(Date.now())}`
-  const writer = nodes[0]
-  const reader = nodes.at(-1)
-  if (writer === undefined || reader === undefined) return
+  const [writer, ...readers] = nodes
+  if (writer === undefined) return
   const options = { ...credentials, reconnectPeriod: 500, connectTimeout: 30_000 }
-  const pub = await mqtt.connectAsync(writer.mqttUrl, { ...options, clientId: `warm-up-w-${String(Date.now())}` })
-  const sub = await mqtt.connectAsync(reader.mqttUrl, { ...options, clientId: `warm-up-r-${String(Date.now())}` })
+  const id = (role: string): string => `warm-up-${role}-${String(Date.now())}`
+  const pub = await mqtt.connectAsync(writer.mqttUrl, { ...options, clientId: id('w') })
+  const subs = await Promise.all(readers.map((r, i) => mqtt.connectAsync(r.mqttUrl, { ...options, clientId: id(`r${String(i)}`) })))
   try {
     await pub.publishAsync(topic, 'ok', { qos: 1, retain: true })
-    let got = false
-    sub.on('message', (t) => {
-      if (t === topic) got = true
-    })
-    await sub.subscribeAsync(topic, { qos: 1 })
-    await waitFor(() => got, { timeoutMs: 30_000, what: `the retained warm-up message through ${reader.name}` })
+    await Promise.all(
+      subs.map(async (sub, i) => {
+        let got = false
+        sub.on('message', (t) => {
+          if (t === topic) got = true
+        })
+        await waitFor(
+          async () => {
+            if (got) return true
+            await sub.unsubscribeAsync(topic)
+            await sub.subscribeAsync(topic, { qos: 1 })
+            return false
+          },
+          { timeoutMs: 60_000, intervalMs: 500, what: `the retained warm-up message through ${readers[i]?.name ?? '?'}` },
+        )
+      }),
+    )
     await pub.publishAsync(topic, '', { qos: 1, retain: true })
   } finally {
-    await Promise.all([pub.endAsync(true), sub.endAsync(true)])
+    await Promise.all([pub, ...subs].map((c) => c.endAsync(true)))
   }
 }
