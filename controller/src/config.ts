@@ -78,6 +78,15 @@ export const ConfigSchema = z.object({
     .max(100_000)
     .default(500)
     .describe('devices per reconciliation step (a sweep of the whole fleet takes fleet ÷ batch periods)'),
+  reconnectGraceMs: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(86_400_000)
+    .default(90_000)
+    .describe(
+      "after the controller starts hearing the fleet again (its start, a broker reconnect, an ingest takeover), how long devices have to reconnect before silence or a Last Will counts against them: the agents' longest reconnect back-off (60 s, +50 % jitter)",
+    ),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level'),
   telemetryBucketMs: ms.default(10_000).describe('length of a telemetry window bucket'),
   telemetryRetentionMs: ms.default(3_600_000).describe('how long telemetry buckets are kept'),

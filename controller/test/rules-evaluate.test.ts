@@ -306,6 +306,34 @@ describe('device rules', () => {
     expect(silenceClock(null, NOW, 500)).toEqual({ now: NOW, since: NOW })
   })
 
+  it('unresponsive: after listening resumes, devices get the reconnect grace, or less once they are back', () => {
+    // The broker restarted: the controller listens again from 80 s; the devices were last heard at 70 s.
+    const since = 80_000
+    const gone = { ...base, lastTelemetryAt: 70_000, listeningSince: since }
+    const devs = [
+      // still in its reconnect back-off: not judged before 80 s + the 20 s grace (+ the 5 s window)
+      { ...gone, id: 'backing-off', connectedAt: 60_000 },
+      // back at 85 s and silent since: judged from its own reconnect
+      { ...gone, id: 'back-silent', connectedAt: 85_000 },
+      // a Last Will delivered as the broker went down: offline counts from the end of the grace too
+      { ...gone, id: 'will', online: false, statusAt: 79_000, connectedAt: null },
+    ]
+    // 20 s into the span: the grace has not run out; only the device that came back and went quiet counts.
+    expect(evaluateDeviceRule(unresponsive, devs, NOW, 0, 20_000).devices).toEqual(['back-silent'])
+    // Without the grace, every device still reconnecting would be sent back.
+    expect(evaluateDeviceRule(unresponsive, devs, NOW, 0, 0).devices).toEqual(['back-silent', 'backing-off', 'will'])
+    // Past the grace and the window, the ones that never came back count.
+    expect(evaluateDeviceRule(unresponsive, devs, since + 20_000 + 5_001, 0, 20_000).devices).toEqual([
+      'back-silent',
+      'backing-off',
+      'will',
+    ])
+    // A device heard after its reconnect is simply responsive.
+    expect(
+      evaluateDeviceRule(unresponsive, [{ ...gone, connectedAt: 85_000, lastTelemetryAt: NOW - 500 }], NOW, 0, 20_000).devices,
+    ).toEqual([])
+  })
+
   it('crashed: a crash event after the dispatch', () => {
     const devs = [
       { ...base, id: 'crash', lastCrashAt: 60_000 },

@@ -67,7 +67,7 @@ export {
 } from './fleet/fleet.js'
 export { FleetDevice } from './fleet/fleet-device.js'
 export { LinkProxy, connectClientId } from './fleet/link-proxy.js'
-export { LiteMqttHub, type LiteMqttOptions } from './fleet/lite-mqtt.js'
+export { FLEET_RECONNECT, FLEET_RECONNECT_GRACE_MS, LiteMqttHub, type LiteMqttOptions } from './fleet/lite-mqtt.js'
 export { SharedBlobs } from './fleet/shared-blobs.js'
 export { corruptingFetcher } from './fleet/corrupting-fetcher.js'
 export {

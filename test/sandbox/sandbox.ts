@@ -7,7 +7,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { RedisCredentialStore, provisionCredential, type ScryptParams } from '@liquid-edge/broker'
-import { fleetDeviceIds } from '@liquid-edge/devices'
+import { FLEET_RECONNECT_GRACE_MS, fleetDeviceIds } from '@liquid-edge/devices'
 import { deleteKeys } from '../harness/redis.js'
 import { startTcpProxy, type TcpProxy } from '../harness/tcp-proxy.js'
 import { ensureConsoleBuilt } from './console-build.js'
@@ -311,6 +311,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       LLN_ADMIN_TOKEN: token,
       LLN_CONSOLE_DIR: join(REPO, 'console', 'dist'),
       LLN_TICK_MS: '500',
+      // The simulated devices' longest reconnect wait, not a real agent's 90 s: after a broker restart they are back within it.
+      LLN_RECONNECT_GRACE_MS: String(FLEET_RECONNECT_GRACE_MS),
       // Shortened rules judge shortened buckets (10 s by default), or a 3 s window would wait for 10 s ones.
       ...(options.rulesTimeScale === undefined
         ? {}

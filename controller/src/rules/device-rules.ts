@@ -12,6 +12,12 @@ export interface DeviceFacts {
   lastTelemetryAt: number | null
   /** When the controller's unbroken listening began: silence before it is unknown, not silence. */
   listeningSince?: number
+  /**
+   * When the device's current connection began (its online status's time), or null when its last
+   * status is not online: a device that reconnected inside the listening span is back and needs no
+   * reconnect grace.
+   */
+  connectedAt?: number | null
   /** When the controller last received the device's telemetry (its own clock), if known. */
   heardAt?: number | null
   /** How often the device reports (its last telemetry window); null when unknown. */
@@ -36,27 +42,44 @@ export type Responsiveness = 'responsive' | 'unresponsive' | 'graced'
  * `graceMs` of the dispatch does not count, and such a device is `graced`, not unresponsive. A
  * disconnect (its Last Will) is not silence and gets no grace. An offline status the device's
  * telemetry contradicts (received after it) is not believed: its silence decides.
+ *
+ * When the controller starts listening again (its start, a broker reconnect, a takeover of the
+ * ingest), devices that lost the broker too are still in their reconnect back-off: neither silence
+ * nor an offline status counts before `reconnectGraceMs` after the span began — or, for a device
+ * that has reconnected inside the span, before its reconnect.
  */
-export function responsiveness(d: DeviceFacts, now: number, windowMs: number, graceMs = 0): Responsiveness {
+export function responsiveness(d: DeviceFacts, now: number, windowMs: number, graceMs = 0, reconnectGraceMs = 0): Responsiveness {
+  const since = d.listeningSince ?? -Infinity
+  const reconnected = d.connectedAt != null && d.connectedAt >= since ? d.connectedAt : Infinity
+  const back = Math.min(since + reconnectGraceMs, reconnected)
   // An offline status the device's own telemetry contradicts (heard after it) is not believed —
   // anyone who can publish on its topic can claim it — and silence decides instead.
   const contradicted = d.heardAt != null && d.statusAt !== null && d.heardAt > d.statusAt
   if (d.online === false && !contradicted && d.statusAt !== null && d.statusAt >= d.dispatchedAt) {
-    return now - d.statusAt > windowMs ? 'unresponsive' : 'responsive'
+    return now - Math.max(d.statusAt, back) > windowMs ? 'unresponsive' : 'responsive'
   }
   // Silence is judged against the device's own cadence too: one that reports every minute is
   // not silent 30 s after its last window.
   const silentAfter = Math.max(windowMs, SILENT_AFTER_WINDOWS * (d.telemetryWindowMs ?? 0))
   if (d.lastTelemetryAt === null || d.lastTelemetryAt < d.dispatchedAt - silentAfter) return 'responsive'
   const silent = (since: number): boolean => now - since > silentAfter
-  const last = Math.max(d.lastTelemetryAt, d.listeningSince ?? -Infinity)
+  const last = Math.max(d.lastTelemetryAt, back)
   if (!silent(last) || !silent(d.dispatchedAt)) return 'responsive'
   // Silent without a grace: counted only once the grace after the dispatch has run out too.
   return silent(Math.max(last, d.dispatchedAt + graceMs)) ? 'unresponsive' : 'graced'
 }
 
-/** Judge a device rule (unresponsive, crashed) over the candidate cohort's devices. */
-export function evaluateDeviceRule(rule: Rule, devices: readonly DeviceFacts[], now: number, graceMs = 0): RuleResult {
+/**
+ * Judge a device rule (unresponsive, crashed) over the candidate cohort's devices; `graceMs` is the
+ * switch grace after a dispatch, `reconnectGraceMs` the reconnect grace after listening resumed.
+ */
+export function evaluateDeviceRule(
+  rule: Rule,
+  devices: readonly DeviceFacts[],
+  now: number,
+  graceMs = 0,
+  reconnectGraceMs = 0,
+): RuleResult {
   const graced: string[] = []
   const tipped: string[] = []
   for (const d of devices) {
@@ -64,7 +87,7 @@ export function evaluateDeviceRule(rule: Rule, devices: readonly DeviceFacts[], 
       if (d.lastCrashAt !== null && d.lastCrashAt >= d.dispatchedAt && now - d.lastCrashAt <= rule.windowMs) tipped.push(d.id)
       continue
     }
-    const r = responsiveness(d, now, rule.windowMs, graceMs)
+    const r = responsiveness(d, now, rule.windowMs, graceMs, reconnectGraceMs)
     if (r === 'unresponsive') tipped.push(d.id)
     else if (r === 'graced') graced.push(d.id)
   }

@@ -20,6 +20,12 @@ export interface GatherDeps {
    * only measured inside that span (see {@link ListeningClock}). Without it, always.
    */
   listening?: ListeningClock
+  /**
+   * How long after the listening span began a device that lost the broker too may take to come back
+   * (the agents' longest reconnect back-off): no silence or offline status counts before it, unless
+   * the device reconnected sooner. @defaultValue 0
+   */
+  reconnectGraceMs?: number
 }
 
 export interface Evaluation {
@@ -63,6 +69,7 @@ function deviceFacts(d: GatherDeps, cohort: readonly [string, number][], views: 
       online: views[i]?.status?.online ?? null,
       // A Last Will carries its connect time: when it was received is what counts.
       statusAt: offline[i] ?? views[i]?.status?.ts ?? null,
+      connectedAt: views[i]?.status?.online === true ? views[i].status.ts : null,
       lastTelemetryAt: views[i]?.lastTelemetryAt ?? null,
       listeningSince,
       heardAt: views[i]?.lastHeardAt ?? null,
@@ -188,7 +195,7 @@ export async function evaluateRollout(
   const results: RuleResult[] = []
   for (const rule of rules) {
     if (isDeviceRule(rule)) {
-      results.push(evaluateDeviceRule(rule, facts, heard.now, r.policy.switchGraceMs ?? r.policy.trialMs))
+      results.push(evaluateDeviceRule(rule, facts, heard.now, r.policy.switchGraceMs ?? r.policy.trialMs, d.reconnectGraceMs ?? 0))
       continue
     }
     if (rule.comparison !== 'budget') {

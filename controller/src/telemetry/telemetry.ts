@@ -212,6 +212,7 @@ export function createTelemetry(o: TelemetryOptions): Telemetry {
     live: o.live,
     windows,
     listening,
+    reconnectGraceMs: config.reconnectGraceMs,
     nudge: o.nudge,
     onDecision: (action) => {
       decisions.inc({ action })

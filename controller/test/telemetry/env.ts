@@ -11,6 +11,8 @@ export function telemetryEnv(base: Record<string, unknown> = {}): Promise<Teleme
     telemetryFlushMs: 20,
     rulesEvalMs: 200,
     rulesTimeScale: 0.005,
+    // Fake devices reconnect when a test says so, not after a back-off: no reconnect grace unless a test sets one.
+    reconnectGraceMs: 0,
     ...base,
   })
 }

@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 import { SimulatedDriver } from '../simulated/driver.js'
 import { Faults } from '../simulated/faults.js'
 import { corruptingFetcher } from './corrupting-fetcher.js'
-import type { LiteMqttHub } from './lite-mqtt.js'
+import { FLEET_RECONNECT, type LiteMqttHub } from './lite-mqtt.js'
 import type { SharedBlobs } from './shared-blobs.js'
 
 /** What every device of a fleet shares. */
@@ -76,8 +76,8 @@ export class FleetDevice {
             mqtt: {
               url: this.#brokerUrls,
               ...(this.#password === undefined ? {} : { password: this.#password }),
-              reconnectMinMs: 500,
-              reconnectMaxMs: 15_000,
+              reconnectMinMs: FLEET_RECONNECT.minMs,
+              reconnectMaxMs: FLEET_RECONNECT.maxMs,
               refusedDelayMs: 10_000,
             },
           }

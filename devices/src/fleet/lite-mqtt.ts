@@ -4,6 +4,15 @@ import type { AgentTransport, OutboundKind, TransportHandlers } from '@liquid-ed
 import { createTopics, DELIVERY, type Topics } from '@liquid-edge/protocol'
 import mqttPacket, { type Packet } from 'mqtt-packet'
 
+/**
+ * How simulated devices reconnect (full agents and light sessions alike): from 500 ms doubling to
+ * 15 s, ±50 % jitter. A controller in front of a simulated fleet gives them the longest wait,
+ * {@link FLEET_RECONNECT_GRACE_MS}, to come back after a broker outage.
+ */
+export const FLEET_RECONNECT = Object.freeze({ minMs: 500, maxMs: 15_000 })
+/** The longest a simulated device waits between reconnect attempts: `maxMs` with its +50 % jitter. */
+export const FLEET_RECONNECT_GRACE_MS = FLEET_RECONNECT.maxMs * 1.5
+
 export interface LiteMqttOptions {
   /** `mqtt://host:port` or `mqtts://host:port`. */
   url: string
@@ -62,8 +71,8 @@ export class LiteMqttHub {
       keepaliveS: 60,
       connectsPerS: 500,
       maxConnecting: 32,
-      reconnectMinMs: 500,
-      reconnectMaxMs: 15_000,
+      reconnectMinMs: FLEET_RECONNECT.minMs,
+      reconnectMaxMs: FLEET_RECONNECT.maxMs,
       refusedDelayMs: 10_000,
       setupTimeoutMs: 120_000,
       ...options,
