@@ -339,6 +339,37 @@ describe('agent update lifecycle (model check)', () => {
     expect(runs).toBeGreaterThan(1000)
   })
 
+  it("activates a way back to the policy's fallback with no trial and no latency gate", () => {
+    let s = initialState()
+    const drive = (event: LifecycleEvent) => {
+      const r = step(s, event)
+      s = r.state
+      return r.effects
+    }
+    const record = (m: ModelRef) => ({ name: m.name, version: m.version, sha256: m.sha256, size: m.size })
+    // On M2, confirmed, with no previous model (a first install).
+    drive({ type: 'desired', desired: desired(1, M2), now: NOW })
+    drive({ type: 'downloaded', job: 1, now: NOW })
+    drive({ type: 'verified', job: 1, now: NOW })
+    drive({ type: 'loaded', job: 1, slot: 'a', record: record(M2) })
+    drive({ type: 'self-tested', job: 1, now: NOW })
+    drive({ type: 'trial-confirmed', generation: 1 })
+    expect([s.phase, s.trial]).toEqual(['active', null])
+    const reason = { code: 'ROLLOUT_FALLBACK', message: 'rollback; no previous model (first install); fallback m@1.0.0', retryable: false }
+    drive({ type: 'desired', desired: desired(2, M1, { reason }, 0), now: NOW })
+    drive({ type: 'downloaded', job: 2, now: NOW })
+    drive({ type: 'verified', job: 2, now: NOW })
+    expect(drive({ type: 'loaded', job: 2, slot: 'b', record: record(M1) })).toContainEqual({
+      type: 'self-test',
+      job: 2,
+      slot: 'b',
+      checkLatency: false,
+    })
+    const effects = drive({ type: 'self-tested', job: 2, now: NOW })
+    expect(effects.map((e) => e.type)).not.toContain('arm-trial')
+    expect([s.phase, s.trial, s.active, s.standby, s.generation]).toEqual(['active', null, 'b', 'previous', 2])
+  })
+
   it('is pure: a step never changes the state it is given', () => {
     const s = initialState()
     const frozen = JSON.stringify(s)

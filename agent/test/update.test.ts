@@ -95,6 +95,34 @@ describe('agent update', () => {
     )
   })
 
+  it("goes to the policy's fallback with no trial and no latency gate when a first install is sent back, even on a hot, slow device", async () => {
+    await using fx = await createFixture(broker.url)
+    const { agent, driver } = await fx.startAgent({ driverOptions: { sensors: { powerMw: 40 } } })
+    const policy = { trialMs: 100, latencyThresholdMs: 5, energyBudgetMw: 100 }
+    await fx.desired(1, fx.model({ version: '2.0.0' }), { policy })
+    await fx.waitPhase('active', 1)
+    // The bad release left the device hot and slow: the fallback misses its budgets for now.
+    driver.sensors.powerMw = 500
+    driver.faultsByVersion['1.0.0'] = { latencyMs: 500 }
+    // No previous model: the controller sends the fallback with no trial, and says why.
+    const reason = {
+      code: 'ROLLOUT_FALLBACK',
+      message: 'rollback; no previous model (first install); fallback kws@1.0.0',
+      retryable: false,
+    }
+    await fx.desired(2, fx.model({ version: '1.0.0' }), { policy: { ...policy, trialMs: 0 }, reason })
+    const back = await fx.waitPhase('active', 2)
+    expect(driver.activeVersion).toBe('1.0.0')
+    expect(agent.state.trial).toBeNull()
+    expect(fx.reported.filter((r) => r.generation === 2).map((r) => r.phase)).not.toContain('reverted')
+    expect(back.slots.map((x) => [x.role, x.model.version])).toEqual(
+      expect.arrayContaining([
+        ['active', '1.0.0'],
+        ['previous', '2.0.0'],
+      ]),
+    )
+  })
+
   it('runs the trial again when a deploy (not a rollback) returns to the resident previous model', async () => {
     await using fx = await createFixture(broker.url)
     const { agent, driver } = await fx.startAgent()

@@ -218,7 +218,7 @@ function onDesired(s: AgentState, fx: LifecycleEffect[], desired: DesiredBody, n
   const slot = standbySlot(s)
   if (s.slots[slot]?.sha256 === model.sha256) {
     setPhase(s, fx, 'verifying', null)
-    fx.push({ type: 'self-test', job: desired.generation, slot, checkLatency: !returning(s, desired) })
+    fx.push({ type: 'self-test', job: desired.generation, slot, checkLatency: !latencyUnjudged(desired, true, s.standby) })
     return
   }
   setPhase(s, fx, 'downloading', null)
@@ -226,12 +226,22 @@ function onDesired(s: AgentState, fx: LifecycleEffect[], desired: DesiredBody, n
 }
 
 /**
- * A rollback (no trial asked for) to the model this device confirmed before, resident as
- * `previous`: outputs are checked, latency and a trial are not — the way back must not be blocked
- * by the state the bad model left. A deploy that happens to return to it is judged like any release.
+ * No trial asked for (`trialMs: 0`): the controller's way back from a release (a rollback, a device
+ * the rules sent back). The model is activated at once, never judged by a trial: a trial reads the
+ * state the bad release left (heat, load) and its breach would revert to that very release.
  */
-function returning(s: AgentState, desired: DesiredBody): boolean {
-  return s.standby === 'previous' && desired.mode === 'activate' && desired.policy.trialMs === 0
+export function noTrial(desired: DesiredBody): boolean {
+  return desired.mode === 'activate' && desired.policy.trialMs === 0
+}
+
+/**
+ * A way back whose latency the self-test does not judge (its outputs it does): a return to the
+ * model this device confirmed before, resident as `previous`, or the policy's fallback of a device
+ * that has nothing to go back to (`ROLLOUT_FALLBACK`). The way back must not be blocked by the
+ * state the bad model left. A deploy that happens to return to a model is judged like any release.
+ */
+export function latencyUnjudged(desired: DesiredBody, resident: boolean, standby: AgentState['standby']): boolean {
+  return noTrial(desired) && ((resident && standby === 'previous') || desired.reason?.code === 'ROLLOUT_FALLBACK')
 }
 
 /**
@@ -284,7 +294,7 @@ function onSelfTested(s: AgentState, fx: LifecycleEffect[], now: number): void {
     fail(s, fx, expiry)
     return
   }
-  const confirmed = returning(s, desired)
+  const confirmed = noTrial(desired)
   s.pending = null
   s.generation = desired.generation
   if (desired.mode === 'stage') {
@@ -385,7 +395,12 @@ export function step(state: AgentState, event: LifecycleEvent): LifecycleStep {
       if (currentJob(s) !== event.job || s.phase !== 'staging' || event.slot !== standbySlot(s)) return { state, effects: [] }
       s.slots[event.slot] = event.record
       setPhase(s, fx, 'verifying', null)
-      fx.push({ type: 'self-test', job: event.job, slot: event.slot, checkLatency: true })
+      fx.push({
+        type: 'self-test',
+        job: event.job,
+        slot: event.slot,
+        checkLatency: s.pending === null || !latencyUnjudged(s.pending, false, s.standby),
+      })
       break
     }
     case 'self-tested': {

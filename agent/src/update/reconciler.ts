@@ -6,6 +6,7 @@ import type { AgentInternals } from '../internals.js'
 import type { SlotName } from '../ports.js'
 import { standbySlot } from '../state/agent-state.js'
 import { freeSlot, selfTest, stageSlot } from './slots.js'
+import { latencyUnjudged, noTrial } from './lifecycle.js'
 import { TrialController } from './trial-controller.js'
 
 interface Job {
@@ -106,10 +107,9 @@ export class Reconciler {
     }
     let slot: SlotName = standbySlot(s)
     const resident = s.slots[slot]?.sha256 === model.sha256
-    // A rollback (no trial asked for) to the model this device confirmed before: outputs are
-    // checked, latency and a trial are not — the way back must not be blocked by the state the bad
-    // model left. A deploy that happens to return to it is judged like any release.
-    const returning = resident && s.standby === 'previous' && desired.mode === 'activate' && desired.policy.trialMs === 0
+    // A way back (no trial asked for) is activated unjudged; its latency is not judged either when
+    // it returns to the confirmed `previous` model or goes to the policy's fallback.
+    const unjudged = latencyUnjudged(desired, resident, s.standby)
     if (!resident) {
       await ai.setPhase('downloading', null)
       slot = await this.fetchAndStage(model, signal, check)
@@ -118,7 +118,7 @@ export class Reconciler {
     if (manifest === null) throw new FleetError('AGENT_INTERNAL', `slot ${slot} has no manifest after staging`)
     await ai.setPhase('verifying', null)
     try {
-      await selfTest(ai, slot, manifest, { checkLatency: !returning })
+      await selfTest(ai, slot, manifest, { checkLatency: !unjudged })
     } catch (err) {
       ai.event({ event: 'self-test-failed', model: { name: manifest.name, version: manifest.version }, error: toErrorPayload(err) })
       throw err
@@ -133,7 +133,7 @@ export class Reconciler {
       await ai.setPhase('staged', null)
       return
     }
-    if (returning) {
+    if (noTrial(desired)) {
       await this.trial.activateConfirmed(slot)
       this.finishing()
       await ai.setPhase('active', null)
