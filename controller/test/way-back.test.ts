@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { startFakeDevices, waitFor, type FakeDevice } from '@liquid-edge/test/harness'
+import { buildFakePackage, startAgents, startFakeDevices, waitFor, type FakeDevice } from '@liquid-edge/test/harness'
 import type { DeviceRow } from '../src/rollout/accounting.js'
+import type { Signal } from '../src/rollout/observations.js'
 import { api, setupFleet, testEnv, waitForState } from './helpers.js'
 
 interface AuditEvent {
@@ -138,5 +139,90 @@ describe('no device left behind', () => {
       [ids[1], 'kws@0.9.0', 'previous', 'converged'],
       [ids[2], 'kws@1.0.0', 'fallback', 'converged'],
     ])
+  })
+})
+
+// The rules can hand a rollout its rollback and device verdicts (crashed or unresponsive) that one
+// tick reads together; whichever way that tick takes, every canary must end on its way back.
+const RULE = 'rule error-rate: error_rate 0.5 > 0.1'
+function revert(deviceIds: string[]): Signal {
+  return { action: 'revert-devices', deviceIds, reason: 'crashed or unresponsive' }
+}
+const VERDICTS: [string, (canaries: string[]) => Signal[]][] = [
+  ['the rollback and every canary crashed', (c) => [{ action: 'rollback', reason: RULE }, revert(c)]],
+  ['the rollback and one canary unresponsive', (c) => [revert(c.slice(1)), { action: 'rollback', reason: RULE }]],
+  ['every canary unresponsive (the failure gate rolls back)', (c) => [revert(c)]],
+]
+
+describe('a first install rolled back with real agents', () => {
+  it.each(VERDICTS)('ends every canary on the fallback version the deploy named, with %s in one tick', async (_, verdicts) => {
+    await using env = await testEnv()
+    let signals: Signal[] = []
+    const c = await env.start(undefined, {}, { signals: () => Promise.resolve(signals) })
+    const ids = ['dev-0', 'dev-1', 'dev-2', 'dev-3']
+    await c.registry.addMany(ids.map((id) => ({ id, labels: { env: 'staging' } })))
+    for (const version of ['1.0.0', '2.0.0'])
+      await c.models.push(buildFakePackage(env.publisher.privateKey, { name: 'kws', version, energyBudgetMw: 100 }).bytes)
+    const publicKeyPem = env.publisher.publicKey.export({ type: 'spki', format: 'pem' }).toString()
+    // Real agents with a power meter: a trial on them is judged on what they measure.
+    await using fleet = await startAgents({
+      ...{ url: env.broker.url, root: env.root, publicKeyPem },
+      devices: ids.map((id) => ({ id, sensors: { powerMw: 40 } })),
+    })
+    for (const a of fleet.agents.values()) a.on('error', () => undefined)
+    const drivers = ids.map((id) => fleet.drivers.get(id))
+    const r = await c.rollouts.deploy({
+      model: { name: 'kws', version: '2.0.0' },
+      target: 'env=staging',
+      steps: [{ percent: 50 }, { percent: 100 }],
+      bakeMs: 600_000,
+      gate: { successThreshold: 0.9, failureThreshold: 0.1, minSamples: 10, onFailure: 'rollback' },
+      policy: { trialMs: 100, fallback: { name: 'kws', version: '1.0.0' } },
+    })
+    await waitFor(
+      async () => {
+        const now = await c.repo.get(r.id)
+        return now.counts.cohort === 2 && now.counts.succeeded === 2 && now.bakeUntil !== null
+      },
+      { what: 'the canaries on the release, baking' },
+    )
+    const canaries = ids.filter((_, i) => drivers[i]?.activeVersion === '2.0.0')
+    expect(canaries).toHaveLength(2)
+    // The bad release left the canaries hot: over the energy budget whatever model they run now.
+    for (const d of fleet.drivers.values()) d.sensors.powerMw = 500
+    signals = verdicts(canaries)
+    await c.engine.nudge(r.id)
+    await waitFor(async () => (await c.repo.get(r.id)).finalized, { what: 'the rolled-back rollout finalized' })
+    expect((await c.repo.get(r.id)).state).toBe('rolled-back')
+    // Each canary answers the last desired state it was sent (active, failed or reverted): on the fallback.
+    const answered = await waitFor(
+      async () => {
+        const [views, desired] = await Promise.all([c.live.views(canaries), c.repo.desired(canaries)])
+        const final = new Set(['active', 'failed', 'reverted'])
+        const done = views.every((v, i) => final.has(v.reported?.phase ?? '') && v.reported?.generation === desired[i]?.gen)
+        return done ? views.map((v) => [v.reported?.phase, v.reported?.error ?? null]) : null
+      },
+      { what: 'every canary to answer its way back' },
+    )
+    expect(answered).toEqual(canaries.map(() => ['active', null]))
+    expect(canaries.map((id) => fleet.drivers.get(id)?.activeVersion)).toEqual(['1.0.0', '1.0.0'])
+    for (const [id, d] of fleet.drivers) if (!canaries.includes(id)) expect(d.activeVersion).toBeNull()
+    // The rollout accounts for each canary: where it ended and why, in its table and its events.
+    const get = api(c)
+    const table = await waitFor(
+      async () => {
+        const t = await rows(get, r.id)
+        return t.every((x) => x.back?.state === 'converged') ? t : null
+      },
+      { what: 'the rollout to show every canary converged' },
+    )
+    expect(table.map((x) => [x.id, x.ended, x.back?.route, x.back?.to])).toEqual(
+      canaries.map((id) => [id, 'kws@1.0.0', 'fallback', 'kws@1.0.0']),
+    )
+    for (const row of table) expect(row.why).toContain('fallback kws@1.0.0')
+    const returned = (await eventsOf(get, r.id)).filter((e) => e.event === 'devices-returned')
+    const accounted = new Map(returned.flatMap((e) => e.devices ?? []).map((d) => [d.deviceId, d]))
+    expect([...accounted.keys()].sort()).toEqual(canaries)
+    for (const d of accounted.values()) expect([d.route, d.model?.version]).toEqual(['fallback', '1.0.0'])
   })
 })

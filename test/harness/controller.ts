@@ -6,7 +6,7 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createController, loadConfig, type Config, type Controller } from '@liquid-edge/controller'
+import { createController, loadConfig, type Config, type Controller, type ControllerOptions } from '@liquid-edge/controller'
 import { startPlainBroker, uniqueRoot, type PlainBroker } from './mqtt.js'
 import { REDIS_URL, deleteKeys, redisClient, uniquePrefix } from './redis.js'
 import { opaquePackage } from './agent.js'
@@ -80,8 +80,8 @@ export interface Env extends AsyncDisposable {
   bullPrefix: string
   storeDir: string
   publisher: Publisher
-  /** A controller on this env; `overrides` change its configuration. */
-  start(instanceId?: string, overrides?: Record<string, unknown>): Promise<Controller>
+  /** A controller on this env; `overrides` change its configuration, `options` its seams (the rules' `signals`). */
+  start(instanceId?: string, overrides?: Record<string, unknown>, options?: Pick<ControllerOptions, 'signals'>): Promise<Controller>
   /** Stop the broker and start a new one on the same port: every retained message and session is lost. */
   restartBroker(): Promise<void>
   controllers: Controller[]
@@ -106,9 +106,10 @@ export async function testEnv(base: Record<string, unknown> = {}): Promise<Env> 
     storeDir,
     publisher,
     controllers,
-    async start(instanceId, overrides = {}) {
+    async start(instanceId, overrides = {}, options = {}) {
       const config = space.config(env.broker.url, { adminToken: ADMIN, tickMs: 100, leaseMs: 1500, ...base, ...overrides })
       const c = await createController({
+        ...options,
         config,
         publisherKeys: [publisher.publicKey],
         ...(instanceId === undefined ? {} : { instanceId }),

@@ -16,7 +16,7 @@ export {
   type FakePackageOptions,
   type OpaquePackageOptions,
 } from './agent.js'
-export { startAgentFleet, type AgentFleet, type AgentFleetOptions, type FleetDeviceSpec } from './runbook.js'
+export { startAgentFleet, startAgents, type AgentFleet, type AgentFleetOptions, type Agents, type FleetDeviceSpec } from './runbook.js'
 export { startTcpProxy, type TcpProxy } from './tcp-proxy.js'
 export {
   accepts,

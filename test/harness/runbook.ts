@@ -41,17 +41,26 @@ export interface AgentFleet extends AsyncDisposable {
   close(): Promise<void>
 }
 
-/**
- * Start real agents, assign them the package with a retained desired state (generation 1, a short
- * trial), wait until every one runs it, then inject each device's faults.
- */
-export async function startAgentFleet(o: AgentFleetOptions): Promise<AgentFleet> {
-  const artifacts = await startArtifactServer()
-  const pkg = buildFakePackage(o.privateKey, o.package)
-  const ref = artifacts.ref(`${pkg.manifest.name}-${pkg.manifest.version}.liquid`, pkg)
+/** Real agents with no model yet, a {@link FakeDriver} each (faults and sensors are the driver's knobs). */
+export interface Agents extends AsyncDisposable {
+  readonly agents: ReadonlyMap<string, Agent>
+  readonly drivers: ReadonlyMap<string, FakeDriver>
+  close(): Promise<void>
+}
+
+/** Start one real agent per device on the broker at `url`, trusting `publicKeyPem`; none runs a model yet. */
+export async function startAgents(
+  o: Pick<AgentFleetOptions, 'url' | 'root' | 'publicKeyPem' | 'devices' | 'telemetryWindowMs'>,
+): Promise<Agents> {
   const agents = new Map<string, Agent>()
   const drivers = new Map<string, FakeDriver>()
   const dirs: string[] = []
+  let closing: Promise<void> | undefined
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      await Promise.all([...agents.values()].map((a) => a.close()))
+      await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })))
+    })())
   for (const d of o.devices) {
     const stateDir = await mkdtemp(join(tmpdir(), 'lln-rb-agent-'))
     dirs.push(stateDir)
@@ -60,20 +69,31 @@ export async function startAgentFleet(o: AgentFleetOptions): Promise<AgentFleet>
       ...(d.sensors === undefined ? {} : { sensors: d.sensors }),
     })
     drivers.set(d.id, driver)
-    agents.set(
-      d.id,
-      await createAgent({
-        deviceId: d.id,
-        root: o.root,
-        stateDir,
-        driver,
-        publisherKeys: [o.publicKeyPem],
-        mqtt: { url: o.url, reconnectMinMs: 50, reconnectMaxMs: 500 },
-        telemetryWindowMs: o.telemetryWindowMs ?? 200,
-        telemetryBufferOnDisk: false,
-      }),
-    )
+    const agent = await createAgent({
+      deviceId: d.id,
+      root: o.root,
+      stateDir,
+      driver,
+      publisherKeys: [o.publicKeyPem],
+      mqtt: { url: o.url, reconnectMinMs: 50, reconnectMaxMs: 500 },
+      telemetryWindowMs: o.telemetryWindowMs ?? 200,
+      telemetryBufferOnDisk: false,
+    })
+    agents.set(d.id, agent)
   }
+  return { agents, drivers, close, [Symbol.asyncDispose]: close }
+}
+
+/**
+ * Start real agents, assign them the package with a retained desired state (generation 1, a short
+ * trial), wait until every one runs it, then inject each device's faults.
+ */
+export async function startAgentFleet(o: AgentFleetOptions): Promise<AgentFleet> {
+  const artifacts = await startArtifactServer()
+  const pkg = buildFakePackage(o.privateKey, o.package)
+  const ref = artifacts.ref(`${pkg.manifest.name}-${pkg.manifest.version}.liquid`, pkg)
+  const devices = await startAgents(o)
+  const { agents, drivers } = devices
   const codec = createCodec({ root: o.root })
   const ctl = await connectClient(o.url, { clientId: `rb-desired-${Math.random().toString(36).slice(2, 10)}` })
   const policy = { trialMs: 50, latencyThresholdMs: pkg.manifest.latencyThresholdMs, minSamples: 1_000_000 }
@@ -103,9 +123,8 @@ export async function startAgentFleet(o: AgentFleetOptions): Promise<AgentFleet>
     },
     close() {
       return (closing ??= (async () => {
-        await Promise.all([...agents.values()].map((a) => a.close()))
+        await devices.close()
         await artifacts.close()
-        await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })))
       })())
     },
     [Symbol.asyncDispose]() {
