@@ -136,10 +136,7 @@ describe('a first install rolled back', () => {
     for (const c of canaries) expect(events.stdout).toContain(`${c}  → no model  (fallback, converged)`)
   }, 300_000)
 
-  // Known failure, skipped until fixed: with the fast rules a canary rolled back by the failure gate in
-  // the same tick as its unresponsive verdict was left on the release (no rollback rollout created) —
-  // see the closing note of 2026-12-03; it needs a controller-level reproduction.
-  it.skip('sends every canary to the fallback version the deploy named', async () => {
+  it('sends every canary to the fallback version the deploy named', async () => {
     // A healthy fleet to start from, whatever the test before left.
     await op.faults(null)
     await op.settled()
