@@ -226,3 +226,39 @@ describe('a first install rolled back with real agents', () => {
     for (const d of accounted.values()) expect([d.route, d.model?.version]).toEqual(['fallback', '1.0.0'])
   })
 })
+
+describe('a way back that fails', () => {
+  it('shows each device the rollout sent back whose way back failed as failed, not on its way', async () => {
+    await using env = await testEnv()
+    let signals: Signal[] = []
+    const c = await env.start(undefined, {}, { signals: () => Promise.resolve(signals) })
+    const { ids } = await setupFleet(c, env, 4)
+    await using devices = await startFakeDevices({ url: env.broker.url, root: env.root }, ids)
+    const r = await c.rollouts.deploy({
+      model: { name: 'kws', version: '2.0.0' },
+      target: 'env=staging',
+      steps: [{ percent: 50 }, { percent: 100 }],
+      bakeMs: 600_000,
+      policy: { fallback: { name: 'kws', version: '1.0.0' } },
+    })
+    await waitFor(async () => (await c.repo.get(r.id)).counts.succeeded === 2, { what: 'the canaries on the release' })
+    const canaries = devices.filter((d) => d.active?.version === '2.0.0')
+    // Their fallback download fails (a corrupt artifact, a full disk): they stay on the release.
+    for (const d of canaries) d.behaviour = 'fail'
+    signals = [revert(canaries.map((d) => d.id))]
+    await c.engine.nudge(r.id)
+    await waitForState(c, r.id, 'paused')
+    await waitFor(() => canaries.every((d) => d.phase === 'failed'), { what: 'every canary to fail its way back' })
+    const table = await waitFor(
+      async () => {
+        const t = await rows(api(c), r.id)
+        return t.every((x) => x.back?.state === 'failed') ? t : null
+      },
+      { what: 'the rollout to show every way back failed' },
+    )
+    expect(table.map((x) => [x.id, x.ended, x.back?.to, x.now.phase])).toEqual(
+      canaries.map((d) => [d.id, 'kws@2.0.0', 'kws@1.0.0', 'failed']),
+    )
+    for (const row of table) expect(row.why).toMatch(/^sent back by this rollout to the fallback \(crashed or unresponsive; .*\): failed$/)
+  })
+})

@@ -164,6 +164,12 @@ function reached(to: ModelSummary | null, gen: number | null, v: LiveView | unde
   return to === null ? active === null && rep.phase === 'idle' : active?.sha256 === to.sha256
 }
 
+/** The device answered generation `gen` (a desired state's) with a failure, or reverted from it: a final answer. */
+function refused(gen: number | null, v: LiveView | undefined): boolean {
+  const rep = v?.reported ?? null
+  return gen !== null && rep !== null && rep.generation === gen && (rep.phase === 'failed' || rep.phase === 'reverted')
+}
+
 function backState(outcome: Outcome, arrivedNow: boolean, online: boolean | null): AccountOutcome {
   if (arrivedNow) return 'converged'
   if (outcome === 'pending' && online !== true) return 'unreachable'
@@ -179,7 +185,7 @@ function sentBack(p: DeviceProgress, rb: { id: string; p: DeviceProgress } | nul
   }
   const ret = p.returned
   if (ret === null) return null
-  const state = reached(ret.to, ret.gen, v) ? 'converged' : online === true ? 'pending' : 'unreachable'
+  const state = reached(ret.to, ret.gen, v) ? 'converged' : refused(ret.gen, v) ? 'failed' : online === true ? 'pending' : 'unreachable'
   return { by: 'this rollout', to: modelText(ret.to), route: ret.route, reason: ret.reason, state }
 }
 
