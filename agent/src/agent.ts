@@ -9,13 +9,10 @@ import {
   MIN_WINDOW_MS,
   createCodec,
   deviceMessage,
-  toErrorPayload,
   type Codec,
   type DeviceEventBody,
-  type ErrorPayload,
   type ModelId,
   type PackageManifest,
-  type Phase,
   type ReplyBody,
   type TelemetryBody,
 } from '@liquid-edge/protocol'
@@ -38,14 +35,13 @@ import {
   type SlotName,
   type StateStore,
 } from './ports.js'
-import { initialState, loadState, reportedBody, saveState, type AgentState } from './state/agent-state.js'
+import { initialState, loadState, reportedBody, sameReport, type AgentStateView } from './state/agent-state.js'
 import { OfflineBuffer } from './telemetry/offline-buffer.js'
 import { TelemetryPublisher } from './telemetry/telemetry-publisher.js'
 import { TelemetryWindow, type OutsideSamples } from './telemetry/window.js'
 import type { AgentTransport, InboundKind } from './transport/transport.js'
 import { createHttpFetcher } from './update/http-fetcher.js'
-import { Reconciler } from './update/reconciler.js'
-import { restoreSlots } from './update/slots.js'
+import { Updater } from './update/updater.js'
 
 import type { AgentEvents } from './events.js'
 
@@ -66,12 +62,15 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
   readonly stateDir: string
   readonly agentVersion: string
   readonly startedAt: number
-  readonly manifests: Record<SlotName, PackageManifest | null> = { a: null, b: null }
   private m: AgentMetrics | null = null
-  state: AgentState = initialState()
   lastWindow: TelemetryBody | null = null
   private readonly codec: Codec
-  private readonly reconciler: Reconciler
+  /** The one owner of slot and trial state (the lifecycle reducer and its effects). */
+  private readonly updater: Updater
+  /** The next telemetry sequence number; the state persists how far it is reserved. */
+  private seq = 0
+  private reportedFrom: AgentStateView | null = null
+  private view: { base: AgentStateView; seq: number; state: AgentStateView } | null = null
   private readonly commands: CommandRunner
   private readonly window: TelemetryWindow
   private telemetry!: TelemetryPublisher
@@ -83,7 +82,6 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
   private inflight = 0
   private idleWaiters: (() => void)[] = []
   private closing: Promise<void> | null = null
-  private saving: Promise<void> = Promise.resolve()
 
   /** @internal use {@link createAgent} */
   constructor(
@@ -108,12 +106,24 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
     this.agentVersion = settings.agentVersion
     this.startedAt = this.clock.now()
     this.codec = createCodec({ root: settings.root })
-    this.reconciler = new Reconciler(this)
-    this.reconciler.trial.onOutcome = ({ confirmed, error }) => {
-      if (!confirmed) this.m?.reverts.inc()
-      this.emit('trialEnded', { confirmed, error: error === null ? null : toErrorPayload(error) })
-    }
-    this.commands = new CommandRunner(this, commandHandler(this, this.reconciler), (body) => this.sendReply(body))
+    this.updater = new Updater(
+      {
+        ai: this,
+        stored: (state, progress) => {
+          this.stored(state, progress)
+        },
+        phaseChanged: (phase, error) => {
+          this.log.write(error === null ? 'info' : 'warn', 'phase changed', { phase, ...(error === null ? {} : { code: error.code }) })
+          this.emit('phaseChanged', phase, error)
+        },
+        trialEnded: (outcome) => {
+          if (!outcome.confirmed) this.m?.reverts.inc()
+          this.emit('trialEnded', outcome)
+        },
+      },
+      initialState(),
+    )
+    this.commands = new CommandRunner(this, commandHandler(this, this.updater), (body) => this.sendReply(body))
     this.window = new TelemetryWindow(this.clock.now())
   }
 
@@ -139,9 +149,29 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
     return this.transport.connected
   }
 
+  /**
+   * The persisted state (slots, trial, phase), read only: it changes through the update lifecycle.
+   * `telemetrySeq` is the next telemetry sequence number.
+   */
+  get state(): AgentStateView {
+    const base = this.updater.state
+    if (base.telemetrySeq === this.seq) return base
+    const v = this.view
+    if (v?.base === base && v.seq === this.seq) return v.state
+    const state = { ...base, telemetrySeq: this.seq }
+    this.view = { base, seq: this.seq, state }
+    return state
+  }
+
+  /** Manifests of the slots loaded in the driver. */
+  get manifests(): Readonly<Record<SlotName, PackageManifest | null>> {
+    return this.updater.manifests
+  }
+
   /** The active model, or `null`. */
   get model(): ModelId | null {
-    const rec = this.state.active === null ? null : this.state.slots[this.state.active]
+    const s = this.updater.state
+    const rec = s.active === null ? null : s.slots[s.active]
     return rec === null ? null : { name: rec.name, version: rec.version }
   }
 
@@ -153,9 +183,10 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
   /** @internal start-up: recover state, restore slots, start the transport and timers. */
   async start(): Promise<void> {
     await mkdir(this.stateDir, { recursive: true })
-    this.state = (await loadState(this.store)) ?? initialState()
-    const crashed = this.state.running
-    this.state.running = true
+    const persisted = (await loadState(this.store)) ?? initialState()
+    const crashed = persisted.running
+    const pending = persisted.pending
+    this.seq = persisted.telemetrySeq
     await this.commands.load()
     const buffer = await OfflineBuffer.open(
       this.settings.telemetryBufferOnDisk ? join(this.stateDir, 'telemetry-buffer.jsonl') : null,
@@ -169,14 +200,8 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
         this.log.write('warn', 'telemetry drain interrupted', { err })
       },
     )
-    await this.reconciler.trial.recoverAtBoot() // before restoring: the interrupted candidate is never loaded again
-    await restoreSlots(this)
-    if (this.state.active !== null) await this.driver.activate(this.state.active)
-    const pending = this.state.pending
-    this.state.pending = null
-    if (pending !== null && this.state.phase !== 'failed') this.state.phase = 'idle'
-    await this.commit()
-    this.m?.setPhase(this.state.phase)
+    // An interrupted trial reverts before the slots are restored: its candidate is never loaded again.
+    await this.updater.boot(persisted)
     const model = this.model === null ? {} : { model: this.model }
     if (crashed) {
       this.log.write('warn', 'the previous run did not shut down cleanly')
@@ -201,9 +226,8 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
         this.emit('disconnected')
       },
       nextSession: async () => {
-        this.state.session++
-        await this.commit()
-        return this.state.session
+        await this.updater.send({ type: 'session' })
+        return this.updater.state.session
       },
       status: (online, session, extra) =>
         this.codec.encode(
@@ -216,12 +240,12 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
           }),
         ),
     })
-    if (pending !== null) this.reconciler.onDesired(pending)
+    if (pending !== null) this.updater.desired(pending)
   }
 
   private onConnected(): void {
     this.m?.connected.set(1)
-    this.log.write('info', 'connected', { session: this.state.session })
+    this.log.write('info', 'connected', { session: this.updater.state.session })
     void this.publishReported().catch(() => undefined)
     const events = this.pendingEvents
     this.pendingEvents = []
@@ -244,7 +268,7 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
     }
     const message = decoded.message
     // The newest state's policy sets the log's verbosity (also the one re-delivered after a restart).
-    if (message.type === 'desired') this.reconciler.onDesired(this.log.debugFor(message.body, this.state.generation))
+    if (message.type === 'desired') this.updater.desired(this.log.debugFor(message.body, this.updater.state.generation))
     else if (message.type === 'command') {
       this.commands.handle(message).catch((err: unknown) => {
         this.log.write('error', 'command handling failed', { commandId: message.id, err })
@@ -253,24 +277,6 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
   }
 
   // ---- AgentInternals -------------------------------------------------------------------
-
-  commit(progress?: number): Promise<void> {
-    const snapshot = structuredClone(this.state)
-    this.saving = this.saving.catch(() => undefined).then(() => saveState(this.store, snapshot))
-    const saved = this.saving
-    void this.publishReported(progress).catch(() => undefined)
-    return saved
-  }
-
-  async setPhase(phase: Phase, error: ErrorPayload | null): Promise<void> {
-    this.state.phase = phase
-    this.state.error = error
-    // Metrics first: commit() publishes `reported`, and whoever reads it may scrape /metrics next.
-    this.m?.setPhase(phase)
-    await this.commit()
-    this.log.write(error === null ? 'info' : 'warn', 'phase changed', { phase, ...(error === null ? {} : { code: error.code }) })
-    this.emit('phaseChanged', phase, error)
-  }
 
   event(body: DeviceEventBody): void {
     if (!this.transport.connected) {
@@ -288,7 +294,7 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
   }
 
   busy(): boolean {
-    return this.reconciler.busy
+    return this.updater.busy
   }
 
   whenIdle(): Promise<void> {
@@ -313,8 +319,8 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
    * @throws {FleetError} `AGENT_NO_MODEL`, `AGENT_INPUT_SHAPE`, or the driver's error
    */
   async infer(input: Float32Array): Promise<InferenceResult & { modelVersion: string }> {
-    const slot = this.state.active
-    const manifest = slot === null ? null : this.manifests[slot]
+    const slot = this.updater.state.active
+    const manifest = slot === null ? null : this.updater.manifests[slot]
     if (slot === null || manifest === null) throw new FleetError('AGENT_NO_MODEL', 'no model is active on this device')
     checkInput(input, manifest)
     let result: InferenceResult
@@ -323,7 +329,7 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
       result = await this.driver.infer(input, slot)
     } catch (err) {
       this.window.record(null, null)
-      this.reconciler.trial.record(null)
+      this.updater.trial.record(null)
       this.m?.inferenceError.inc()
       this.log.write('debug', 'inference failed', { model: `${manifest.name}@${manifest.version}`, err })
       throw err
@@ -331,7 +337,7 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
       if (--this.inflight === 0) for (const wake of this.idleWaiters.splice(0)) wake()
     }
     this.window.record(result.latencyMs, result.energyMj)
-    this.reconciler.trial.record(result.latencyMs)
+    this.updater.trial.record(result.latencyMs)
     this.m?.inferenceOk.inc()
     this.m?.latency.observe(result.latencyMs / 1000)
     return { ...result, modelVersion: manifest.version }
@@ -344,7 +350,7 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
   recordSamples(samples: OutsideSamples): void {
     if (samples.attempts <= 0) return
     this.window.recordOutside(samples)
-    this.reconciler.trial.recordOutside(samples)
+    this.updater.trial.recordOutside(samples)
   }
 
   health(): { status: 'ok' | 'degraded'; [key: string]: unknown } {
@@ -353,9 +359,9 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
       status: model === null ? 'degraded' : 'ok',
       deviceId: this.deviceId,
       model,
-      phase: this.state.phase,
-      ...(this.state.reason === null ? {} : { reason: this.state.reason }),
-      generation: this.state.generation,
+      phase: this.updater.state.phase,
+      ...(this.updater.state.reason === null ? {} : { reason: this.updater.state.reason }),
+      generation: this.updater.state.generation,
       connected: this.transport.connected,
       bufferedWindows: this.telemetry.buffered,
       uptimeMs: this.clock.now() - this.startedAt,
@@ -365,16 +371,9 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
   /** Close the current telemetry window now and send (or buffer) it. Used by fleets that drive windows themselves. */
   async closeWindow(): Promise<TelemetryBody> {
     const sensors = await this.readSensors()
-    const seq = this.state.telemetrySeq++
-    if (seq % 60 === 0) {
-      // reserve the next 60 numbers so that a crash never reuses a sequence number
-      this.state.telemetrySeq = seq + 1
-      const reserved = structuredClone(this.state)
-      reserved.telemetrySeq = seq + 60
-      this.saving = this.saving.catch(() => undefined).then(() => saveState(this.store, reserved))
-      await this.saving
-      this.state.telemetrySeq = seq + 1
-    }
+    // Reserve the next 60 numbers (persisted) before using one, so that a crash never reuses a sequence number.
+    if (this.seq >= this.updater.state.telemetrySeq) await this.updater.send({ type: 'reserve-seq', upTo: this.seq + 60 })
+    const seq = this.seq++
     // A late timer under load may close a window just after the previous one: wait out the
     // contract's shortest window (a few ms at most) rather than send one every receiver refuses.
     const early = MIN_WINDOW_MS - (this.clock.now() - this.window.start)
@@ -382,7 +381,7 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
     const body = this.window.close(this.clock.now(), seq, this.model, sensors, this.driver.hardware)
     this.lastWindow = body
     this.log.window(body)
-    this.reconciler.trial.onWindow(body)
+    this.updater.trial.onWindow(body)
     await this.telemetry.send(body)
     this.m?.buffered.set(this.telemetry.buffered)
     this.emit('windowClosed', body)
@@ -391,9 +390,8 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
 
   /** Resolves when the current update and the telemetry drain have settled (for tests and orderly shutdown). */
   async settled(): Promise<void> {
-    await this.reconciler.settled()
+    await this.updater.settled()
     await this.telemetry.settled()
-    await this.saving
   }
 
   /**
@@ -405,16 +403,13 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
     this.closing ??= (async () => {
       this.clock.clearTimeout(this.windowTimer)
       await this.windowRun
-      this.reconciler.abort()
-      this.reconciler.trial.close()
-      await this.reconciler.settled().catch(() => undefined)
+      this.updater.stop()
+      await this.updater.settled().catch(() => undefined)
       await this.http?.close()
       await this.transport.close()
       await this.telemetry.settled()
-      await this.saving.catch(() => undefined)
       if (options.clean !== false) {
-        this.state.running = false
-        await saveState(this.store, this.state).catch((err: unknown) => {
+        await this.updater.send({ type: 'shutdown', telemetrySeq: this.seq }).catch((err: unknown) => {
           this.log.write('warn', 'could not record the clean shutdown', { err })
         })
       }
@@ -450,9 +445,19 @@ export class Agent extends EventEmitter<AgentEvents> implements AgentInternals, 
     await this.transport.publish(kind, bytes, qos === undefined ? {} : { qos })
   }
 
-  private async publishReported(progress?: number): Promise<void> {
+  /** A new state was persisted: metrics first (whoever reads `reported` may scrape /metrics next), then `reported`. */
+  private stored(state: AgentStateView, progress?: number): void {
+    const last = this.reportedFrom
+    this.reportedFrom = state
+    this.m?.setPhase(state.phase)
+    // A state that differs only in what `reported` does not show (session, sequence reservation) is not published again.
+    if (progress === undefined && last !== null && sameReport(last, state)) return
+    void this.publishReported(state, progress).catch(() => undefined)
+  }
+
+  private async publishReported(state: AgentStateView = this.updater.state, progress?: number): Promise<void> {
     if (!this.transport.connected) return
-    const body = reportedBody(this.state, {
+    const body = reportedBody(state, {
       agentVersion: this.agentVersion,
       hardware: this.driver.hardware,
       ...(progress === undefined ? {} : { progress }),

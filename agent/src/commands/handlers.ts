@@ -1,7 +1,7 @@
 import type { Command, CommandResult } from '@liquid-edge/protocol'
 import type { AgentInternals } from '../internals.js'
 import type { LogLine } from '../log/agent-log.js'
-import type { Reconciler } from '../update/reconciler.js'
+import type { SlotControl } from '../update/updater.js'
 import type { CommandHandler } from './command-runner.js'
 import { ping, status } from './info-commands.js'
 import { evaluate, profile, verify } from './measure-commands.js'
@@ -38,7 +38,7 @@ async function logs(ai: AgentInternals, cmd: Extract<Command['body'], { kind: 'l
 type MeasureBody = Extract<Command['body'], { kind: 'verify' | 'profile' | 'evaluate' }>
 
 /** The dispatch table of command kinds. Measurements run one at a time, each within its duty cycle. */
-export function commandHandler(ai: AgentInternals, reconciler: Reconciler): CommandHandler {
+export function commandHandler(ai: AgentInternals, slots: SlotControl): CommandHandler {
   let measuring: Promise<unknown> = Promise.resolve()
   const measure = (
     body: MeasureBody,
@@ -61,11 +61,11 @@ export function commandHandler(ai: AgentInternals, reconciler: Reconciler): Comm
       case 'ping':
         return ping(ai)
       case 'rollback':
-        return rollback(ai, reconciler, body)
+        return rollback(slots, ai.log, body)
       case 'switch':
-        return switchSlots(ai, reconciler)
+        return switchSlots(slots, ai.log)
       case 'decommission':
-        return decommission(ai, reconciler)
+        return decommission(slots)
       case 'verify':
         return measure(body, send, signal, (session) => verify(ai, body, session))
       case 'profile':

@@ -1,37 +1,33 @@
 import { FleetError, type CommandOf, type CommandResult } from '@liquid-edge/protocol'
-import type { AgentInternals } from '../internals.js'
+import type { AgentLog } from '../log/agent-log.js'
 import type { SlotName } from '../ports.js'
-import { otherSlot, reportedSlots } from '../state/agent-state.js'
-import type { Reconciler } from '../update/reconciler.js'
-import { freeSlot } from '../update/slots.js'
+import { otherSlot, reportedSlots, standbySlot, type AgentStateView } from '../state/agent-state.js'
+import { updating } from '../update/lifecycle.js'
+import type { SlotControl } from '../update/updater.js'
 
-function activeVersion(ai: AgentInternals): string {
-  const rec = ai.state.active === null ? null : ai.state.slots[ai.state.active]
+function activeVersion(s: AgentStateView): string {
+  const rec = s.active === null ? null : s.slots[s.active]
   if (rec === null) throw new FleetError('AGENT_NO_MODEL', 'no model is active on this device')
   return rec.version
 }
 
-/** Make `slot` the active one now (operator command: no trial); the old active becomes `previous`. */
-async function makeActive(ai: AgentInternals, reconciler: Reconciler, slot: SlotName): Promise<void> {
-  const s = ai.state
-  if (reconciler.trial.running || s.trial !== null) reconciler.trial.cancel()
-  const old = s.active
-  s.active = slot
-  s.reason = null
-  s.standby = old !== null && old !== slot && s.slots[old] !== null ? 'previous' : null
-  // The new slots and the phase are stored and reported together: no report with one without the other.
-  await ai.setPhase('active', null)
-  await ai.driver.activate(slot)
+function refuseWhileBusy(control: SlotControl): void {
+  if (updating(control.state)) {
+    throw new FleetError('AGENT_BUSY', 'an update is in progress; retry when it has finished', { retryable: true })
+  }
 }
 
-function refuseWhileBusy(reconciler: Reconciler): void {
-  if (reconciler.busy) throw new FleetError('AGENT_BUSY', 'an update is in progress; retry when it has finished', { retryable: true })
+/** Make `slot` the active one now (operator command: no trial); the old active becomes `previous`. */
+async function makeActive(control: SlotControl, slot: SlotName): Promise<void> {
+  if (!(await control.send({ type: 'make-active', slot }))) {
+    throw new FleetError('AGENT_BUSY', `slot ${slot} cannot be made active now (an update took the slots); retry`, { retryable: true })
+  }
 }
 
 /** rollback: to the previous model (standby slot, no download) or to a named resident version. */
-export async function rollback(ai: AgentInternals, reconciler: Reconciler, cmd: CommandOf<'rollback'>): Promise<CommandResult> {
-  refuseWhileBusy(reconciler)
-  const s = ai.state
+export async function rollback(control: SlotControl, log: AgentLog, cmd: CommandOf<'rollback'>): Promise<CommandResult> {
+  refuseWhileBusy(control)
+  const s = control.state
   let target: SlotName | null = null
   if (cmd.to.to === 'previous') {
     const standby = s.active === null ? null : otherSlot(s.active)
@@ -47,47 +43,51 @@ export async function rollback(ai: AgentInternals, reconciler: Reconciler, cmd: 
       if (cmd.to.model.version !== version) {
         throw new FleetError('AGENT_PACKAGE_INVALID', `the model given is ${cmd.to.model.version}, not ${version}`)
       }
-      target = await reconciler.stageForRollback(cmd.to.model)
+      target = await control.fetchForRollback(cmd.to.model)
     }
     if (target === null) {
       throw new FleetError('AGENT_NO_PREVIOUS_MODEL', `version ${version} is not resident on this device and no model to fetch was given`)
     }
   }
-  if (s.trial !== null && s.trial.previous === target) {
-    await reconciler.trial.revert(new FleetError('AGENT_TRIAL_INTERRUPTED', 'an operator rollback ended the trial'))
-  } else {
-    await makeActive(ai, reconciler, target)
-  }
-  ai.log.write('info', 'rolled back', { to: activeVersion(ai) })
-  return { kind: 'rollback', activeVersion: activeVersion(ai), slots: reportedSlots(s), changed: true }
+  const trial = control.state.trial
+  // A trial whose way back is the target reverts (judged); one that ended meanwhile leaves a plain switch.
+  const reverted =
+    trial !== null &&
+    trial.previous === target &&
+    (await control.revertTrial(new FleetError('AGENT_TRIAL_INTERRUPTED', 'an operator rollback ended the trial')))
+  if (!reverted) await makeActive(control, target)
+  const after = control.state
+  log.write('info', 'rolled back', { to: activeVersion(after) })
+  return { kind: 'rollback', activeVersion: activeVersion(after), slots: reportedSlots(after), changed: true }
 }
 
 /** switch: make the staged blue-green candidate active. */
-export async function switchSlots(ai: AgentInternals, reconciler: Reconciler): Promise<CommandResult> {
-  refuseWhileBusy(reconciler)
-  const s = ai.state
-  const staged = s.active === null ? 'a' : otherSlot(s.active)
+export async function switchSlots(control: SlotControl, log: AgentLog): Promise<CommandResult> {
+  refuseWhileBusy(control)
+  const s = control.state
+  const staged = standbySlot(s)
   if (s.standby !== 'staged' || s.slots[staged] === null) {
     if (s.active !== null && s.standby !== 'staged' && s.stagedGeneration !== null && s.generation === s.stagedGeneration) {
-      return { kind: 'switch', activeVersion: activeVersion(ai), slots: reportedSlots(s), changed: false }
+      return { kind: 'switch', activeVersion: activeVersion(s), slots: reportedSlots(s), changed: false }
     }
     throw new FleetError('AGENT_NO_STAGED_MODEL', 'there is no staged candidate to switch to')
   }
-  await makeActive(ai, reconciler, staged)
-  ai.log.write('info', 'switched to the staged model', { to: activeVersion(ai) })
-  return { kind: 'switch', activeVersion: activeVersion(ai), slots: reportedSlots(s), changed: true }
+  await makeActive(control, staged)
+  const after = control.state
+  log.write('info', 'switched to the staged model', { to: activeVersion(after) })
+  return { kind: 'switch', activeVersion: activeVersion(after), slots: reportedSlots(after), changed: true }
 }
 
 /** decommission: free the slot of the model that is no longer active. */
-export async function decommission(ai: AgentInternals, reconciler: Reconciler): Promise<CommandResult> {
-  refuseWhileBusy(reconciler)
-  const s = ai.state
+export async function decommission(control: SlotControl): Promise<CommandResult> {
+  refuseWhileBusy(control)
+  const s = control.state
   if (s.trial !== null)
     throw new FleetError('AGENT_BUSY', 'a trial is running; the previous model is its revert target', { retryable: true })
   let freedBytes = 0
   if (s.active !== null && s.standby === 'previous') {
-    freedBytes = await freeSlot(ai, otherSlot(s.active))
-    await ai.commit()
+    const size = s.slots[otherSlot(s.active)]?.size ?? 0
+    if (await control.send({ type: 'decommission' })) freedBytes = size
   }
-  return { kind: 'decommission', slots: reportedSlots(s), freedBytes }
+  return { kind: 'decommission', slots: reportedSlots(control.state), freedBytes }
 }

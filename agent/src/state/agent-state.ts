@@ -67,6 +67,8 @@ export const AgentStateSchema = z.object({
   running: z.boolean().default(false),
 })
 export type AgentState = z.infer<typeof AgentStateSchema>
+/** The state as the agent's parts read it: only the lifecycle (`update/lifecycle.ts`) makes a new one. */
+export type AgentStateView = { readonly [K in keyof AgentState]: Readonly<AgentState[K]> }
 
 export const STATE_FILE = 'agent-state.json'
 
@@ -96,12 +98,12 @@ export function otherSlot(slot: SlotName): SlotName {
 }
 
 /** The slot an update stages into: the one that is not active (`a` on an empty device). */
-export function standbySlot(state: AgentState): SlotName {
+export function standbySlot(state: AgentStateView): SlotName {
   return state.active === null ? 'a' : otherSlot(state.active)
 }
 
 /** The slots as `reported` lists them. */
-export function reportedSlots(state: AgentState): Slot[] {
+export function reportedSlots(state: AgentStateView): Slot[] {
   const out: Slot[] = []
   for (const slot of ['a', 'b'] as const) {
     const rec = state.slots[slot]
@@ -115,7 +117,7 @@ export function reportedSlots(state: AgentState): Slot[] {
   return out
 }
 
-export function reportedBody(state: AgentState, info: { agentVersion: string; hardware: string; progress?: number }): ReportedBody {
+export function reportedBody(state: AgentStateView, info: { agentVersion: string; hardware: string; progress?: number }): ReportedBody {
   return {
     generation: state.pending?.generation ?? state.generation,
     rolloutId: state.pending?.rolloutId ?? state.rolloutId,
@@ -127,6 +129,23 @@ export function reportedBody(state: AgentState, info: { agentVersion: string; ha
     hardware: info.hardware,
     ...(info.progress === undefined ? {} : { progress: info.progress }),
   }
+}
+
+/** True when `a` and `b` give the same `reported` body (states are never changed in place: fields compare by identity). */
+export function sameReport(a: AgentStateView, b: AgentStateView): boolean {
+  return (
+    a.phase === b.phase &&
+    a.error === b.error &&
+    a.reason === b.reason &&
+    a.generation === b.generation &&
+    a.rolloutId === b.rolloutId &&
+    a.pending === b.pending &&
+    a.slots.a === b.slots.a &&
+    a.slots.b === b.slots.b &&
+    a.active === b.active &&
+    a.standby === b.standby &&
+    a.trial?.slot === b.trial?.slot
+  )
 }
 
 const encoder = new TextEncoder()
@@ -141,6 +160,6 @@ export async function loadState(store: StateStore): Promise<AgentState | null> {
   return parsed.data
 }
 
-export function saveState(store: StateStore, state: AgentState): Promise<void> {
+export function saveState(store: StateStore, state: AgentStateView): Promise<void> {
   return store.write(STATE_FILE, encoder.encode(JSON.stringify(state)))
 }

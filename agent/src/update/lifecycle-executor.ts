@@ -50,10 +50,16 @@ export class LifecycleExecutor {
     return this.current
   }
 
-  /** Apply `event` (after those before it), persist, run its effects and their follow-ups. */
-  dispatch(event: LifecycleEvent): Promise<void> {
+  /**
+   * Apply `event` (after those before it), persist, run its effects and their follow-ups. Resolves
+   * with false when the event did not apply in the state it met (it changed nothing).
+   */
+  dispatch(event: LifecycleEvent): Promise<boolean> {
     const run = this.queue.then(() => this.apply(event))
-    this.queue = run.catch(() => undefined)
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    )
     return run
   }
 
@@ -72,11 +78,13 @@ export class LifecycleExecutor {
     this.task?.ctl.abort(reason)
   }
 
-  private async apply(first: LifecycleEvent): Promise<void> {
+  private async apply(first: LifecycleEvent): Promise<boolean> {
     const events = [first]
+    let applied = false
     for (let event = events.shift(); event !== undefined; event = events.shift()) {
       const { state, effects } = step(this.current, event)
       if (state === this.current) continue // the event did not apply
+      if (event === first) applied = true
       await this.runner.persist(state)
       this.current = state
       for (const effect of effects) {
@@ -88,6 +96,7 @@ export class LifecycleExecutor {
         }
       }
     }
+    return applied
   }
 
   private start(effect: TaskEffect): void {

@@ -10,70 +10,65 @@ import {
   type ReasonValues,
 } from '@liquid-edge/protocol'
 import type { AgentInternals } from '../internals.js'
-import type { SlotName } from '../ports.js'
+import type { AgentLog } from '../log/agent-log.js'
+import type { DeviceDriver, SlotName, StateStore } from '../ports.js'
+import type { SlotRecord } from '../state/agent-state.js'
 
 /** The state-store name of a slot's package (kept so that the slot can be restored after a restart). */
 export function slotFile(slot: SlotName): string {
   return `slot-${slot}.liquid`
 }
 
+/** What the slot operations touch: the driver, the package files, and the manifests of the loaded slots. */
+export interface SlotDevice {
+  readonly driver: DeviceDriver
+  readonly store: StateStore
+  readonly log: AgentLog
+  readonly manifests: Record<SlotName, PackageManifest | null>
+}
+
 /**
- * Stage a verified package into `slot`: forget the slot first (persisted), write the package file
- * atomically, load it into the driver, then record it. A crash in between leaves the slot empty,
- * never half-recorded.
+ * Write a verified package into `slot`'s file (atomically) and load it into the driver. The caller
+ * forgot the slot first (persisted) and records it after: a crash in between leaves it empty.
  * @throws {FleetError} `AGENT_LOAD_FAILED`, `AGENT_DISK_FULL`
  */
-export async function stageSlot(ai: AgentInternals, slot: SlotName, bytes: Uint8Array, pkg: ModelPackage, sha256: string): Promise<void> {
-  const s = ai.state
-  s.slots[slot] = null
-  ai.manifests[slot] = null
-  if (s.active !== slot && s.standby !== null) s.standby = null
-  await ai.commit()
-  await ai.store.write(slotFile(slot), bytes)
+export async function loadSlot(dev: SlotDevice, slot: SlotName, bytes: Uint8Array, pkg: ModelPackage): Promise<void> {
+  dev.manifests[slot] = null
+  await dev.store.write(slotFile(slot), bytes)
   try {
-    await ai.driver.load(slot, { manifest: pkg.manifest, model: pkg.model })
+    await dev.driver.load(slot, { manifest: pkg.manifest, model: pkg.model })
   } catch (err) {
     throw new FleetError('AGENT_LOAD_FAILED', `the driver could not load ${pkg.manifest.name}@${pkg.manifest.version}`, {
       cause: err,
       details: { driverError: toErrorPayload(err, 'DEVICE_INFERENCE_FAILED') },
     })
   }
-  ai.manifests[slot] = pkg.manifest
-  s.slots[slot] = { name: pkg.manifest.name, version: pkg.manifest.version, sha256, size: bytes.byteLength }
+  dev.manifests[slot] = pkg.manifest
 }
 
-/** Unload a slot, delete its package and forget it. Returns the bytes freed. */
-export async function freeSlot(ai: AgentInternals, slot: SlotName): Promise<number> {
-  const rec = ai.state.slots[slot]
-  await ai.driver.unload(slot).catch((err: unknown) => {
-    ai.log.write('warn', 'slot unload failed', { slot, err })
+/** Unload a slot from the driver and delete its package (the state forgot it already). */
+export async function unloadSlot(dev: SlotDevice, slot: SlotName): Promise<void> {
+  await dev.driver.unload(slot).catch((err: unknown) => {
+    dev.log.write('warn', 'slot unload failed', { slot, err })
   })
-  ai.state.slots[slot] = null
-  ai.manifests[slot] = null
-  if (ai.state.active !== slot) ai.state.standby = null
-  await ai.store.remove?.(slotFile(slot))
-  return rec?.size ?? 0
+  dev.manifests[slot] = null
+  await dev.store.remove?.(slotFile(slot))
 }
 
-/** At start: load every recorded slot from its package file; a missing or corrupt file empties the slot. */
-export async function restoreSlots(ai: AgentInternals): Promise<void> {
-  for (const slot of ['a', 'b'] as const) {
-    const rec = ai.state.slots[slot]
-    if (rec === null) continue
-    try {
-      const bytes = await ai.store.read(slotFile(slot))
-      if (bytes === null) throw new FleetError('PACKAGE_TRUNCATED', 'the slot package file is missing')
-      if (sha256Hex(bytes) !== rec.sha256) throw new FleetError('PACKAGE_SHA256_MISMATCH', 'the slot file does not match its record')
-      const parsed = parsePackage(bytes)
-      if (!parsed.ok) throw new FleetError(parsed.code, parsed.message)
-      await ai.driver.load(slot, { manifest: parsed.package.manifest, model: parsed.package.model })
-      ai.manifests[slot] = parsed.package.manifest
-    } catch (err) {
-      ai.log.write('error', 'slot could not be restored', { slot, model: `${rec.name}@${rec.version}`, err })
-      ai.state.slots[slot] = null
-      if (ai.state.active === slot) ai.state.active = null
-      else ai.state.standby = null
-    }
+/** At start: load a recorded slot from its package file. False when the file is missing or corrupt (logged). */
+export async function restoreSlot(dev: SlotDevice, slot: SlotName, rec: SlotRecord): Promise<boolean> {
+  try {
+    const bytes = await dev.store.read(slotFile(slot))
+    if (bytes === null) throw new FleetError('PACKAGE_TRUNCATED', 'the slot package file is missing')
+    if (sha256Hex(bytes) !== rec.sha256) throw new FleetError('PACKAGE_SHA256_MISMATCH', 'the slot file does not match its record')
+    const parsed = parsePackage(bytes)
+    if (!parsed.ok) throw new FleetError(parsed.code, parsed.message)
+    await dev.driver.load(slot, { manifest: parsed.package.manifest, model: parsed.package.model })
+    dev.manifests[slot] = parsed.package.manifest
+    return true
+  } catch (err) {
+    dev.log.write('error', 'slot could not be restored', { slot, model: `${rec.name}@${rec.version}`, err })
+    return false
   }
 }
 
