@@ -38,6 +38,15 @@ export interface KitSettings {
 }
 
 type Slot = ReportedBody['slots'][number]
+
+/** How the kit's deploys differ from its defaults. */
+export interface DesireOptions {
+  trialMs?: number
+  mode?: 'activate' | 'stage'
+  expiresAt?: number | null
+  policy?: Record<string, number>
+}
+
 /** A command body of any kind, without its expiry (distributes over the kinds). */
 export type CommandWithoutExpiry = CommandInput extends infer C ? (C extends unknown ? Omit<C, 'expiresAt'> : never) : never
 
@@ -99,38 +108,50 @@ export class Kit {
    * Publish a desired state with a fresh generation from the controller's own counter (so the
    * controller's view of the device stays true), and return that generation.
    */
-  async desire(
-    model: ModelRef,
-    o: { trialMs?: number; mode?: 'activate' | 'stage'; expiresAt?: number | null; policy?: Record<string, number> } = {},
-  ): Promise<number> {
-    const record = (await this.deps.models.bySha(model.sha256)) ?? this.pair[0]
-    const mode = o.mode ?? 'activate'
-    const minGen = (this.reported()?.generation ?? 0) + 1
-    const gen = await this.deps.repo.nextGeneration(
-      this.id,
-      { rolloutId: null, name: model.name, version: model.version, sha256: model.sha256, mode, at: this.deps.clock.now() },
-      minGen,
-    )
-    await this.deps.link.publishDesired(this.id, {
-      generation: gen,
-      rolloutId: null,
-      model,
-      policy: {
-        trialMs: o.trialMs ?? this.settings.trialMs,
-        latencyThresholdMs: record.manifest.latencyThresholdMs,
-        energyBudgetMw: record.manifest.energyBudgetMw,
-        // The kit checks the contract, not a power meter: a device without one would revert every
-        // trial of the run with AGENT_TRIAL_UNMEASURED (§6.9) and never reach the later checks.
-        optional: ['energy', 'memory'],
-        // Nor the speed of the machine that runs it: its deploys are not judged on rates and latency
-        // (a loaded test host is not the device). trial.revert breaks a policy on purpose instead.
-        minSamples: Number.MAX_SAFE_INTEGER,
-        ...o.policy,
-      },
-      mode,
-      expiresAt: o.expiresAt ?? null,
-    })
-    return gen
+  async desire(model: ModelRef, o: DesireOptions = {}): Promise<number> {
+    const [gen] = await this.desireInOrder([{ model, ...o }])
+    return gen ?? 0
+  }
+
+  /**
+   * Publish desired states back to back, in order, each with a fresh generation. The generations
+   * are taken first, so that no controller round trip lies between the publishes: a device can
+   * finish a small update in tens of milliseconds, sooner than the kit's next Redis and MQTT calls.
+   */
+  async desireInOrder(items: readonly (DesireOptions & { model: ModelRef })[]): Promise<number[]> {
+    const bodies: MessageInputOf<'desired'>['body'][] = []
+    for (const { model, ...o } of items) {
+      const record = (await this.deps.models.bySha(model.sha256)) ?? this.pair[0]
+      const mode = o.mode ?? 'activate'
+      const minGen = Math.max(this.reported()?.generation ?? 0, bodies.at(-1)?.generation ?? 0) + 1
+      const gen = await this.deps.repo.nextGeneration(
+        this.id,
+        { rolloutId: null, name: model.name, version: model.version, sha256: model.sha256, mode, at: this.deps.clock.now() },
+        minGen,
+      )
+      bodies.push({
+        generation: gen,
+        rolloutId: null,
+        model,
+        policy: {
+          trialMs: o.trialMs ?? this.settings.trialMs,
+          latencyThresholdMs: record.manifest.latencyThresholdMs,
+          energyBudgetMw: record.manifest.energyBudgetMw,
+          // The kit checks the contract, not a power meter: a device without one would revert every
+          // trial of the run with AGENT_TRIAL_UNMEASURED (§6.9) and never reach the later checks.
+          optional: ['energy', 'memory'],
+          // Nor the speed of the machine that runs it: its deploys are not judged on rates and latency
+          // (a loaded test host is not the device). trial.revert breaks a policy on purpose instead.
+          minSamples: Number.MAX_SAFE_INTEGER,
+          ...o.policy,
+        },
+        mode,
+        expiresAt: o.expiresAt ?? null,
+      })
+    }
+    // Issued together, delivered in order (one client, one topic, QoS 1).
+    await Promise.all(bodies.map((body) => this.deps.link.publishDesired(this.id, body)))
+    return bodies.map((b) => b.generation)
   }
 
   /** Send a command and wait for its final answer. */
