@@ -142,7 +142,11 @@ export class Updater implements EffectRunner, SlotControl {
   stop(): void {
     this.stopping = true
     this.trial.disarm()
-    this.life.abort(new FleetError('AGENT_INTERNAL', 'the agent is closing'))
+    const closing = new FleetError('AGENT_INTERNAL', 'the agent is closing')
+    this.life.abort(closing)
+    // An operator rollback waiting for its fetch is answered now: the step that would answer it is abandoned.
+    this.rollbackWaiter?.reject(closing)
+    this.rollbackWaiter = null
   }
 
   // ---- EffectRunner ---------------------------------------------------------------------
