@@ -52,3 +52,49 @@ export function silenceClock(l: Listening | null, now: number, beatMs: number): 
   if (l === null) return { now, since: now }
   return { now: Math.min(now, l.at + beatMs), since: l.since }
 }
+
+/**
+ * One replica's side of the clock: it beats while it hears the fleet, and starts a new span after
+ * any break. A beat that waits for Redis longer than a beat is a break: while Redis was unreachable
+ * no telemetry could be stored (and a broker persisting in that Redis delivered none), so silence
+ * from then on is not the devices'. Beats never overlap: one still waiting makes the next a break
+ * instead of queueing another write stamped with a time that has passed.
+ */
+export class Listener {
+  /** The last beat said it was listening (false: the next one starts a new span). */
+  private heard = false
+  private inFlight = false
+  /** Breaks so far: one during a beat makes that beat's outcome a break. */
+  private breaks = 0
+
+  constructor(
+    private readonly clock: ListeningClock,
+    private readonly now: () => number,
+  ) {}
+
+  /** What was published meanwhile was never heard (a broker reconnect, a write that failed). */
+  break(): void {
+    this.heard = false
+    this.breaks++
+  }
+
+  /** One beat: `listening` whether this replica hears the fleet now (its broker session up, its duty held). */
+  async beat(listening: boolean): Promise<void> {
+    if (this.inFlight) {
+      this.break()
+      return
+    }
+    this.inFlight = true
+    const breaks = this.breaks
+    const started = this.now()
+    try {
+      if (listening) await this.clock.beat(started, !this.heard)
+    } catch (err) {
+      this.heard = false
+      throw err
+    } finally {
+      this.inFlight = false
+    }
+    this.heard = listening && this.breaks === breaks && this.now() - started <= this.clock.beatMs
+  }
+}

@@ -18,7 +18,7 @@ import { thresholdRoutes } from '../rules/threshold-routes.js'
 import { ThresholdsStore, withThresholds } from '../rules/thresholds.js'
 import { EventSink } from '../rules/sinks.js'
 import { TelemetryIngest } from './ingest.js'
-import { ListeningClock } from './listening.js'
+import { Listener, ListeningClock } from './listening.js'
 import { NatsLink } from './nats-link.js'
 import { registerTelemetryMetrics } from './telemetry-metrics.js'
 import type { TargetDevice } from './target-cohorts.js'
@@ -52,8 +52,7 @@ export interface TelemetryOptions {
 export class Telemetry {
   private closing: Promise<void> | undefined
   private beating: NodeJS.Timeout | null = null
-  /** This replica's last beat said it was listening (false: its next one starts a new span). */
-  private heard = false
+  private readonly listener: Listener
 
   constructor(
     readonly windows: WindowStore,
@@ -69,18 +68,18 @@ export class Telemetry {
     private readonly brokerConnected: () => boolean,
     private readonly clock: Clock,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.listener = new Listener(listening, () => clock.now())
+  }
 
   /** The broker session came back: what was published while it was down was never heard. */
   reconnected(): void {
-    this.heard = false
+    this.listener.break()
   }
 
   /** Say in Redis that the fleet is being heard, while this replica folds telemetry and its broker session is up. */
-  private async beat(): Promise<void> {
-    const listening = this.duty?.held !== false && this.brokerConnected()
-    if (listening) await this.listening.beat(this.clock.now(), !this.heard)
-    this.heard = listening
+  private beat(): Promise<void> {
+    return this.listener.beat(this.duty?.held !== false && this.brokerConnected())
   }
 
   /**
@@ -110,7 +109,6 @@ export class Telemetry {
     await this.beat()
     this.beating = setInterval(() => {
       this.beat().catch((err: unknown) => {
-        this.heard = false
         this.logger.warn({ err }, 'listening beat not written')
       })
     }, this.listening.beatMs)
