@@ -115,10 +115,52 @@ describe('MQTT on a 3-node NATS cluster', () => {
   }, 180_000)
 })
 
-describe('persistent QoS 1 sessions on a NATS cluster with replicated consumers', () => {
+describe('QoS 1 on a NATS cluster with replicated consumers, when a node dies', () => {
+  it('keeps delivering to devices on the other nodes and grants new subscriptions', async () => {
+    // With one replica, each device's consumer would live on a node picked at random: a third of them on
+    // the node that dies, and those devices would stay connected and receive nothing more.
+    await using replicated = await startNatsCluster()
+    const at = (i: number): string => replicated.mqttUrls[i] ?? ''
+    const ids = ['live-0', 'live-1', 'live-2', 'live-3', 'live-4', 'live-5']
+    const received = new Map<string, unknown[]>()
+    const devices = await Promise.all(
+      ids.map(async (id, i) => {
+        const device = await connectClient(at(i % 2), { clientId: id })
+        received.set(id, [])
+        device.on('message', (_t, payload) => received.get(id)?.push(JSON.parse(payload.toString())))
+        await device.subscribeAsync(topics.cmd(id), { qos: 1 })
+        return device
+      }),
+    )
+    try {
+      await replicated.nodes[2]?.stop()
+      await using controller = await connectClient(at(0), { clientId: 'ctl-live', reconnectPeriod: 500, connectTimeout: 30_000 })
+      for (const id of ids) await controller.publishAsync(topics.cmd(id), json({ id: `after-${id}` }), DELIVERY.cmd)
+      await waitFor(() => ids.every((id) => (received.get(id)?.length ?? 0) > 0), {
+        timeoutMs: 60_000,
+        what: 'a command to every device on the nodes left',
+      }).catch((err: unknown) => {
+        throw new Error(`${String(err)}; received: ${JSON.stringify(Object.fromEntries(received))}`)
+      })
+      expect(Object.fromEntries(received)).toEqual(Object.fromEntries(ids.map((id) => [id, [{ id: `after-${id}` }]])))
+      // A device that moved from the dead node subscribes anew; refused while the new consumer elects its leader.
+      await using moved = await connectClient(at(1), { clientId: 'moved-1', reconnectPeriod: 500, connectTimeout: 30_000 })
+      await waitFor(() => moved.subscribeAsync(topics.cmd('moved-1'), { qos: 1 }).then(() => true), {
+        timeoutMs: 90_000,
+        intervalMs: 1000,
+        what: 'the subscription of a moved device to be granted',
+      })
+      const got = waitForMessage<{ id: string }>(moved, topics.cmd('moved-1'), undefined, { timeoutMs: 30_000 })
+      await controller.publishAsync(topics.cmd('moved-1'), json({ id: 'to-moved' }), DELIVERY.cmd)
+      expect((await got).payload).toEqual({ id: 'to-moved' })
+    } finally {
+      await Promise.all(devices.map((d) => d.endAsync(true)))
+    }
+  }, 240_000)
+
   it('delivers what was queued for an offline session after the node it was on died', async () => {
-    // A persistent session's consumers live on one node unless replicated (consumer_replicas).
-    await using replicated = await startNatsCluster({ consumerReplicas: 3 })
+    // A persistent session's consumers outlive its node when replicated (consumer_replicas, the cluster's default here).
+    await using replicated = await startNatsCluster()
     const at = (i: number): string => replicated.mqttUrls[i] ?? ''
     const offline = await connectClient(at(2), { clientId: 'sess-1', clean: false })
     await offline.subscribeAsync([topics.cmd('sess-1'), topics.desired('sess-1')], { qos: 1 })

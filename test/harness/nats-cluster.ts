@@ -49,11 +49,12 @@ export interface NatsClusterOptions {
    */
   warmUp?: { username: string; password: string } | false
   /**
-   * Replicas of the JetStream consumer behind each QoS 1 subscription. A new consumer needs that
-   * many live nodes, so with one node of three down an R3 consumer cannot be created and every
-   * QoS 1 SUBSCRIBE is refused (SUBACK 0x80) until the node returns. Clean sessions (the agent's
-   * and the controller's) make new consumers at every connection: 1 keeps them working.
-   * @defaultValue 1
+   * Replicas of the JetStream consumer behind each QoS 1 subscription. With 1, a consumer lives on one
+   * node, picked at random among the stream's (often not its client's node): when that node dies, its
+   * client stays connected and receives no QoS 1 message again. With as many as the cluster has nodes,
+   * consumers outlive any one node; with a node down a new subscription may be refused (SUBACK 0x80)
+   * for some seconds while the new consumer elects its leader, and clients subscribe again.
+   * @defaultValue `size`
    */
   consumerReplicas?: number
 }
@@ -88,8 +89,8 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
           `http: 127.0.0.1:${p.http}`,
           `jetstream { store_dir: "${join(dir, name)}" }`,
           `cluster { name: lln, listen: 127.0.0.1:${p.route}, routes: [${routes}] }`,
-          // Replicated on every node: a retained desired state or a session survives the node it was written on.
-          `mqtt { listen: 127.0.0.1:${p.mqtt}, stream_replicas: ${size}, consumer_replicas: ${options.consumerReplicas ?? 1} }`,
+          // Replicated on every node: a retained desired state, a session or a subscription's consumer survives a node.
+          `mqtt { listen: 127.0.0.1:${p.mqtt}, stream_replicas: ${size}, consumer_replicas: ${options.consumerReplicas ?? size} }`,
           options.config ?? '',
         ].join('\n'),
       )
